@@ -1,14 +1,35 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! sessiongate: a session-aware auth gateway in front of the Share uploader.
+//!
+//! A request flows through the modules in this order:
+//!
+//! - [`server`] accepts connections (HTTP/1.1 and HTTP/2) and hands each request to the
+//!   [`gateway`], which holds everything a request needs and reads top to bottom:
+//! - [`routes`] normalises the path to one canonical spelling and classifies it with the
+//!   route policy from [`config`]: the sessions endpoints, a lifecycle route (login, refresh,
+//!   logout, password change), a public or API-key route, or (by default) a session route;
+//! - [`auth`] reads the Bearer token and verifies the JWT; the [`sessions`] store then says
+//!   whether the token's SHA-512 belongs to a live session;
+//! - [`api`] answers the sessions endpoints itself; [`lifecycle`] watches the uploader's
+//!   login, refresh and logout exchanges to create, rotate and end sessions; [`proxy`]
+//!   forwards everything else upstream, streaming bodies ([`body`]).
+//! - [`error`] is the one place where a refusal becomes a status and a JSON body.
+//!
+//! Sessions live in an embedded sled database ([`sessions::SledStore`]) behind the
+//! [`sessions::SessionStore`] interface; device names come from woothee
+//! ([`sessions::device`]).
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod api;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod lifecycle;
+pub mod proxy;
+pub mod routes;
+pub mod server;
+pub mod sessions;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use config::Config;
+pub use gateway::Gateway;
+pub use server::run;

@@ -1,0 +1,118 @@
+//! The sessions endpoints, answered by the gateway itself (`sessions-api.md`), without the
+//! uploader's flaws: a user sees and revokes only their own sessions, refresh-token hashes
+//! are never shown, and a malformed id is a 404 like any other unknown id.
+
+use http::{Response, StatusCode};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::body::Body;
+use crate::error::{GatewayError, json_message, json_response};
+use crate::gateway::{Caller, Gateway, store_failed};
+use crate::sessions::{Device, Session, SessionId};
+
+/// One entry of `GET /account/sessions`, in the uploader's field order.
+#[derive(Serialize)]
+struct SessionView<'a> {
+    device: &'a Device,
+    location: &'a str,
+    #[serde(rename = "_id")]
+    id: String,
+    #[serde(rename = "expireAt")]
+    expire_at: String,
+    #[serde(rename = "createdAt")]
+    created_at: String,
+    /// SHA-512 of the session's access token: the web client marks its own device by it.
+    #[serde(rename = "accessTokenHash")]
+    access_token_hash: String,
+    /// Whether this is the session making the request.
+    current: bool,
+}
+
+/// `GET /account/sessions`: the caller's live sessions, oldest first.
+pub async fn list_sessions(
+    gateway: &Gateway,
+    caller: &Caller,
+) -> Result<Response<Body>, GatewayError> {
+    let now = gateway.clock.now_ms();
+    let sessions = gateway
+        .store
+        .list_user(&caller.user)
+        .await
+        .map_err(store_failed)?;
+    let views: Vec<SessionView> = sessions
+        .iter()
+        .filter(|s| s.expire_at_ms > now)
+        .map(|s| view(s, caller))
+        .collect();
+    let body = serde_json::json!({ "sessions": views, "total": views.len() });
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+fn view<'a>(session: &'a Session, caller: &Caller) -> SessionView<'a> {
+    SessionView {
+        device: &session.device,
+        location: &session.location,
+        id: session.session_id().to_string(),
+        expire_at: iso_millis(session.expire_at_ms),
+        created_at: iso_millis(session.created_at_ms),
+        access_token_hash: hex::encode(session.access_hash),
+        current: session.session_id() == caller.session_id,
+    }
+}
+
+/// `DELETE /account/sessions/:session_id`: revokes one of the caller's sessions (the current
+/// one included). Another user's, an unknown, an expired or a malformed id: 404.
+pub async fn revoke_session(
+    gateway: &Gateway,
+    caller: &Caller,
+    raw_id: &str,
+) -> Result<Response<Body>, GatewayError> {
+    let id = SessionId::parse(raw_id).ok_or(GatewayError::SessionNotFound)?;
+    let now = gateway.clock.now_ms();
+    let owned = gateway
+        .store
+        .get(id)
+        .await
+        .map_err(store_failed)?
+        .is_some_and(|s| s.user == caller.user && s.expire_at_ms > now);
+    if !owned {
+        return Err(GatewayError::SessionNotFound);
+    }
+    gateway.store.revoke(id).await.map_err(store_failed)?;
+    tracing::info!(session = %id, user = %caller.user, "session revoked by its user");
+    Ok(json_message(
+        StatusCode::OK,
+        "SESSION_REVOKED",
+        "Session has been revoked.",
+    ))
+}
+
+/// `DELETE /account/sessions`: revokes every session of the caller, the current one included.
+pub async fn revoke_all_sessions(
+    gateway: &Gateway,
+    caller: &Caller,
+) -> Result<Response<Body>, GatewayError> {
+    let revoked = gateway
+        .store
+        .revoke_user(&caller.user)
+        .await
+        .map_err(store_failed)?;
+    tracing::info!(user = %caller.user, revoked, "all sessions revoked by their user");
+    Ok(json_message(
+        StatusCode::OK,
+        "ALL_SESSIONS_REVOKE",
+        "All Sessions has been revoked.",
+    ))
+}
+
+/// ISO-8601 UTC with milliseconds, as MongoDB dates serialise: `2021-01-04T02:23:36.377Z`.
+pub fn iso_millis(ms: i64) -> String {
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_string())
+}

@@ -1,0 +1,153 @@
+use super::*;
+
+/// The shipped preset, parsed.
+fn preset() -> Config {
+    let text = include_str!("../../config/sessiongate.toml");
+    Config::from_toml(text).expect("the preset parses")
+}
+
+fn invalid_key(error: ConfigError) -> String {
+    match error {
+        ConfigError::Invalid { key, .. } => key,
+        other => panic!("expected an invalid key, got {other}"),
+    }
+}
+
+#[test]
+fn preset_is_valid_and_equals_the_defaults() {
+    let config = preset();
+    config.validate().expect("the preset validates");
+    let defaults = Config::default();
+    assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+}
+
+#[test]
+fn empty_file_gives_the_defaults() {
+    let config = Config::from_toml("").expect("empty parses");
+    assert_eq!(config.listen, "127.0.0.1:8080");
+    assert_eq!(config.api_prefix, "/api");
+    assert_eq!(config.auth.secret_env, "JWT_SECRET");
+    assert_eq!(
+        config.routes.login,
+        ["POST /auth/login", "POST /auth/two-factor"]
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_name() {
+    let error = Config::from_toml("listen = \"127.0.0.1:1\"\nlistne = 3").unwrap_err();
+    assert!(error.contains("listne"), "{error}");
+    let error = Config::from_toml("[auth]\nsecret = \"inline\"").unwrap_err();
+    assert!(error.contains("secret"), "{error}");
+}
+
+#[test]
+fn overrides_apply_over_the_file() {
+    let mut config = preset();
+    config.apply_overrides(|name| match name {
+        "SESSIONGATE_LISTEN" => Some("127.0.0.1:9999".into()),
+        "SESSIONGATE_UPSTREAM" => Some("http://127.0.0.1:4000/base".into()),
+        "SESSIONGATE_DATA_DIR" => Some("/tmp/elsewhere".into()),
+        _ => None,
+    });
+    assert_eq!(config.listen, "127.0.0.1:9999");
+    assert_eq!(config.upstream, "http://127.0.0.1:4000/base");
+    assert_eq!(config.data_dir, PathBuf::from("/tmp/elsewhere"));
+    config.validate().expect("still valid");
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let cases: &[(&str, &str)] = &[
+        ("listen = \"nowhere\"", "listen"),
+        ("upstream = \"https://127.0.0.1:3000\"", "upstream"),
+        ("upstream = \"not a url\"", "upstream"),
+        ("upstream = \"http://127.0.0.1:3000/?q=1\"", "upstream"),
+        ("api_prefix = \"api\"", "api_prefix"),
+        ("api_prefix = \"/api/\"", "api_prefix"),
+        ("data_dir = \"\"", "data_dir"),
+        ("[auth]\nalgorithm = \"RS256\"", "auth.algorithm"),
+        ("[auth]\nalgorithm = \"none\"", "auth.algorithm"),
+        ("[auth]\nsecret_env = \"\"", "auth.secret_env"),
+        (
+            "[proxy]\nupstream_timeout_seconds = 0",
+            "proxy.upstream_timeout_seconds",
+        ),
+        ("[proxy]\nuser_header = \"bad header\"", "proxy.user_header"),
+        (
+            "[sessions]\nendpoint = \"account/sessions\"",
+            "sessions.endpoint",
+        ),
+        (
+            "[sessions]\nlocation_header = \"a b\"",
+            "sessions.location_header",
+        ),
+        (
+            "[sessions]\ncapture_limit_bytes = 10",
+            "sessions.capture_limit_bytes",
+        ),
+        (
+            "[sessions]\nsweep_interval_seconds = 0",
+            "sessions.sweep_interval_seconds",
+        ),
+        ("[routes]\npublic = [\"post /x\"]", "routes.public"),
+        ("[routes]\nlogin = [\"POST auth/login\"]", "routes.login"),
+        ("[routes]\nrefresh = [\"POST /a/*/b\"]", "routes.refresh"),
+    ];
+    for (text, key) in cases {
+        let config = Config::from_toml(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let error = config.validate().expect_err(text);
+        let message = error.to_string();
+        assert_eq!(invalid_key(error), *key, "{text}");
+        assert!(message.contains(key), "{message}");
+    }
+}
+
+#[test]
+fn secret_comes_from_the_named_variable() {
+    let config = preset();
+    let secret = config
+        .load_secret(|name| (name == "JWT_SECRET").then(|| "s3cret".to_string()))
+        .expect("found");
+    assert_eq!(secret, b"s3cret");
+}
+
+#[test]
+fn missing_or_empty_secret_is_refused_without_echoing_it() {
+    let config = preset();
+    let error = config.load_secret(|_| None).unwrap_err();
+    assert!(error.to_string().contains("JWT_SECRET"), "{error}");
+    let error = config.load_secret(|_| Some(String::new())).unwrap_err();
+    assert!(error.to_string().contains("empty"), "{error}");
+}
+
+#[test]
+fn secret_file_wins_and_loses_its_trailing_newline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("secret");
+    std::fs::write(&path, "from-file\n").expect("write");
+    let mut config = preset();
+    config.auth.secret_file = Some(path);
+    let secret = config
+        .load_secret(|_| Some("from-env".into()))
+        .expect("read");
+    assert_eq!(secret, b"from-file");
+    config.auth.secret_file = Some(dir.path().join("missing"));
+    let error = config.load_secret(|_| None).unwrap_err();
+    assert_eq!(invalid_key(error), "auth.secret_file");
+}
+
+#[test]
+fn load_reads_a_file_and_reports_unreadable_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gate.toml");
+    std::fs::write(&path, "listen = \"127.0.0.1:0\"\n").expect("write");
+    // SESSIONGATE_* variables are not set in the test environment, so the file's values hold.
+    let config = Config::load(&path).expect("loads");
+    assert_eq!(config.listen_addr().expect("addr").port(), 0);
+    let error = Config::load(&dir.path().join("missing.toml")).unwrap_err();
+    assert!(matches!(error, ConfigError::Read { .. }), "{error}");
+    std::fs::write(&path, "listen = [").expect("write");
+    let error = Config::load(&path).unwrap_err();
+    assert!(matches!(error, ConfigError::Parse { .. }), "{error}");
+}

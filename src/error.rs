@@ -1,0 +1,150 @@
+//! What a client can cause, and the one place where it becomes a status and a JSON body.
+//!
+//! Every error answer is `{"code": "...", "error": "..."}`, like the uploader's own. Internal
+//! causes (store failures, upstream errors) are logged where they happen, once, and reach
+//! the client only as their code.
+
+use http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::auth::TokenRejection;
+use crate::body::{Body, full};
+use crate::routes::PathRejection;
+
+/// An error answered to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    /// 400: a path spelling the gateway refuses to guess about.
+    BadPath(PathRejection),
+    /// 401: the token was refused.
+    Unauthorized(TokenRejection),
+    /// 404: outside the API prefix.
+    NotFound,
+    /// 404: no such session of the caller's (unknown, another user's, or malformed id).
+    SessionNotFound,
+    /// 405 with this `Allow` value.
+    MethodNotAllowed(&'static str),
+    /// 413: a body the gateway must read is larger than its limit.
+    BodyTooLarge,
+    /// 400: a body the gateway must read could not be read or parsed.
+    BadBody,
+    /// 502: the upstream could not be reached or broke the exchange.
+    UpstreamUnavailable,
+    /// 504: the upstream did not answer in time.
+    UpstreamTimeout,
+    /// 500: something failed inside the gateway (already logged).
+    Internal,
+}
+
+impl GatewayError {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::BadPath(PathRejection::TooLong) => StatusCode::URI_TOO_LONG,
+            GatewayError::BadPath(_) | GatewayError::BadBody => StatusCode::BAD_REQUEST,
+            GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            GatewayError::NotFound | GatewayError::SessionNotFound => StatusCode::NOT_FOUND,
+            GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The machine-readable code and the human message.
+    pub fn code_and_message(&self) -> (&'static str, &'static str) {
+        match self {
+            GatewayError::BadPath(PathRejection::TooLong) => {
+                ("URI_TOO_LONG", "The request path is too long.")
+            }
+            GatewayError::BadPath(_) => ("BAD_PATH", "The request path is malformed or ambiguous."),
+            GatewayError::Unauthorized(TokenRejection::Missing) => {
+                ("TOKEN_MISSING", "An access token is required.")
+            }
+            GatewayError::Unauthorized(TokenRejection::Invalid) => {
+                ("TOKEN_INVALID", "The access token is invalid.")
+            }
+            GatewayError::Unauthorized(TokenRejection::Expired) => {
+                ("TOKEN_EXPIRED", "The access token has expired.")
+            }
+            GatewayError::Unauthorized(TokenRejection::UnknownSession) => (
+                "SESSION_INVALID",
+                "The session is unknown, has been revoked or has expired.",
+            ),
+            GatewayError::NotFound => ("NOT_FOUND", "Not found."),
+            GatewayError::SessionNotFound => ("SESSION_NOT_FOUND", "Session not found."),
+            GatewayError::MethodNotAllowed(_) => {
+                ("METHOD_NOT_ALLOWED", "Method not allowed on this path.")
+            }
+            GatewayError::BodyTooLarge => ("BODY_TOO_LARGE", "The request body is too large."),
+            GatewayError::BadBody => ("BAD_BODY", "The request body could not be read."),
+            GatewayError::UpstreamUnavailable => (
+                "UPSTREAM_UNAVAILABLE",
+                "The upstream server is unavailable.",
+            ),
+            GatewayError::UpstreamTimeout => (
+                "UPSTREAM_TIMEOUT",
+                "The upstream server did not answer in time.",
+            ),
+            GatewayError::Internal => ("SERVER_ERROR", "Internal Server Error."),
+        }
+    }
+
+    /// The response: status, JSON body, and `WWW-Authenticate` or `Allow` where HTTP asks.
+    pub fn into_response(self) -> Response<Body> {
+        let (code, message) = self.code_and_message();
+        let mut response = json_message(self.status(), code, message);
+        let headers = response.headers_mut();
+        match self {
+            GatewayError::Unauthorized(TokenRejection::Missing) => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            GatewayError::Unauthorized(rejection) => {
+                let value = match rejection {
+                    TokenRejection::Expired => {
+                        r#"Bearer error="invalid_token", error_description="expired""#
+                    }
+                    _ => r#"Bearer error="invalid_token""#,
+                };
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(value));
+            }
+            GatewayError::MethodNotAllowed(allow) => {
+                headers.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<TokenRejection> for GatewayError {
+    fn from(rejection: TokenRejection) -> Self {
+        GatewayError::Unauthorized(rejection)
+    }
+}
+
+impl From<PathRejection> for GatewayError {
+    fn from(rejection: PathRejection) -> Self {
+        GatewayError::BadPath(rejection)
+    }
+}
+
+/// A `{"code","error"}` JSON response, the uploader's shape for messages.
+pub fn json_message(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        &serde_json::json!({ "code": code, "error": message }),
+    )
+}
+
+/// A JSON response with this status.
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(full(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,245 @@
+//! The per-request path, top to bottom: normalise the path, classify the route, check the
+//! token, then answer (the sessions endpoints) or forward (everything else).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::{self, HeaderName};
+use http::{HeaderMap, Request, Response};
+
+use crate::auth::{TokenRejection, TokenVerifier, bearer_token, token_hash};
+use crate::body::Body;
+use crate::config::Config;
+use crate::error::GatewayError;
+use crate::proxy::{self, ClientInfo, IdentityHeaders, Upstream};
+use crate::routes::{self, Route, RoutePolicy};
+use crate::sessions::{Clock, SessionId, SessionStore, StoreError};
+use crate::{api, lifecycle};
+
+/// Longest location value kept from the configured header.
+const MAX_LOCATION_LEN: usize = 128;
+
+/// Everything a request needs: the policy, the verifier, the store, the upstream.
+pub struct Gateway {
+    pub(crate) policy: RoutePolicy,
+    pub(crate) verifier: TokenVerifier,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) upstream: Upstream,
+    pub(crate) identity: IdentityHeaders,
+    pub(crate) location_header: Option<HeaderName>,
+    pub(crate) capture_limit: usize,
+    pub(crate) sweep_interval: Duration,
+    prefix: String,
+    strip_prefix: bool,
+}
+
+/// The caller of a session route, once its token has been checked.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user id.
+    pub user: String,
+    /// The session the token belongs to.
+    pub session_id: SessionId,
+}
+
+/// Where a request goes upstream, decided once from its normalised path.
+pub struct Target {
+    /// Path (and query) to forward.
+    pub upstream_uri: http::Uri,
+    /// What the client sent as `Host` (or the URI's authority, for HTTP/2).
+    pub original_host: Option<http::HeaderValue>,
+}
+
+impl Gateway {
+    /// Builds a gateway from a validated config, the signing secret, a store and a clock.
+    pub fn new(
+        config: &Config,
+        secret: &[u8],
+        store: Arc<dyn SessionStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Gateway, crate::config::ConfigError> {
+        config.validate()?;
+        let header = |name: &str| {
+            HeaderName::from_bytes(name.as_bytes()).expect("validated by Config::validate")
+        };
+        Ok(Gateway {
+            policy: RoutePolicy::new(&config.sessions.endpoint, config.route_patterns()?),
+            verifier: TokenVerifier::new(
+                secret,
+                config.algorithm()?,
+                config.auth.leeway_seconds,
+                config.auth.issuer.as_deref(),
+            ),
+            store,
+            clock,
+            upstream: Upstream::new(
+                &config.upstream_uri()?,
+                Duration::from_secs(config.proxy.upstream_timeout_seconds),
+            ),
+            identity: IdentityHeaders {
+                user: header(&config.proxy.user_header),
+                session: header(&config.proxy.session_header),
+            },
+            location_header: config.sessions.location_header.as_deref().map(header),
+            capture_limit: config.sessions.capture_limit_bytes,
+            sweep_interval: Duration::from_secs(config.sessions.sweep_interval_seconds),
+            prefix: config.api_prefix.clone(),
+            strip_prefix: config.strip_prefix,
+        })
+    }
+
+    /// Answers one request. Never fails: every error becomes its JSON response here.
+    pub async fn handle(&self, request: Request<Body>, client: ClientInfo) -> Response<Body> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let (route_class, response) = match self.dispatch(request, &client).await {
+            Ok((route, response)) => (route, response),
+            Err((route, error)) => (route, error.into_response()),
+        };
+        tracing::info!(
+            target: "sessiongate::access",
+            %method,
+            path = %path,
+            status = response.status().as_u16(),
+            route = route_class,
+            client = %client.peer.ip(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+        );
+        response
+    }
+
+    async fn dispatch(
+        &self,
+        request: Request<Body>,
+        client: &ClientInfo,
+    ) -> Result<(&'static str, Response<Body>), (&'static str, GatewayError)> {
+        let (route, target) = self.classify(&request).map_err(|e| ("invalid", e))?;
+        let class = route.class();
+        self.serve(route, target, request, client)
+            .await
+            .map(|response| (class, response))
+            .map_err(|error| (class, error))
+    }
+
+    /// Normalises the path, removes the prefix and classifies the route.
+    fn classify(&self, request: &Request<Body>) -> Result<(Route, Target), GatewayError> {
+        let path = routes::normalise_path(request.uri().path())?;
+        let api_path = routes::strip_prefix(&path, &self.prefix).ok_or(GatewayError::NotFound)?;
+        let route = self.policy.classify(request.method(), api_path);
+        let forwarded_path = if self.strip_prefix { api_path } else { &path };
+        let original_host = request.headers().get(header::HOST).cloned().or_else(|| {
+            let authority = request.uri().authority()?;
+            http::HeaderValue::from_str(authority.as_str()).ok()
+        });
+        let target = Target {
+            upstream_uri: self
+                .upstream
+                .uri_for(forwarded_path, request.uri().query())?,
+            original_host,
+        };
+        Ok((route, target))
+    }
+
+    async fn serve(
+        &self,
+        route: Route,
+        target: Target,
+        request: Request<Body>,
+        client: &ClientInfo,
+    ) -> Result<Response<Body>, GatewayError> {
+        match route {
+            Route::ListSessions => {
+                let caller = self.authenticate(request.headers()).await?;
+                api::list_sessions(self, &caller).await
+            }
+            Route::RevokeSession(id) => {
+                let caller = self.authenticate(request.headers()).await?;
+                api::revoke_session(self, &caller, &id).await
+            }
+            Route::RevokeAllSessions => {
+                let caller = self.authenticate(request.headers()).await?;
+                api::revoke_all_sessions(self, &caller).await
+            }
+            Route::SessionsMethodNotAllowed(allow) => Err(GatewayError::MethodNotAllowed(allow)),
+            Route::Login => lifecycle::login(self, request, target, client).await,
+            Route::Refresh => lifecycle::refresh(self, request, target, client).await,
+            Route::Logout => lifecycle::logout(self, request, target, client).await,
+            Route::EndAllSessions => {
+                lifecycle::end_all_sessions(self, request, target, client).await
+            }
+            Route::ApiKey | Route::Public => self.forward(request, target, client, None).await,
+            Route::Session => {
+                let caller = self.authenticate(request.headers()).await?;
+                self.forward(request, target, client, Some(&caller)).await
+            }
+        }
+    }
+
+    /// Checks the Bearer token: it must verify and belong to a live session of its `sub`.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, GatewayError> {
+        let token = bearer_token(headers)?;
+        let now = self.clock.now_ms();
+        let claims = self.verifier.verify(token, now)?;
+        let grant = self
+            .store
+            .find_access(&token_hash(token))
+            .await
+            .map_err(store_failed)?
+            .filter(|grant| grant.expire_at_ms > now && grant.user == claims.sub)
+            .ok_or(TokenRejection::UnknownSession)?;
+        Ok(Caller {
+            user: grant.user,
+            session_id: grant.session_id,
+        })
+    }
+
+    /// Forwards a request upstream, streaming both bodies.
+    pub async fn forward(
+        &self,
+        request: Request<Body>,
+        target: Target,
+        client: &ClientInfo,
+        caller: Option<&Caller>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let (mut parts, body) = request.into_parts();
+        let session_id = caller.map(|c| c.session_id.to_string());
+        let identity = caller
+            .zip(session_id.as_deref())
+            .map(|(c, s)| (c.user.as_str(), s));
+        proxy::prepare_request_headers(
+            &mut parts.headers,
+            client,
+            &self.identity,
+            identity,
+            target.original_host,
+        );
+        let mut request = Request::from_parts(parts, body);
+        proxy::set_upstream_target(&mut request, target.upstream_uri);
+        self.upstream.send(request).await
+    }
+
+    /// The client's location from the configured header, else "unknown".
+    pub fn location(&self, headers: &HeaderMap) -> String {
+        self.location_header
+            .as_ref()
+            .and_then(|name| headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_LOCATION_LEN)
+                    .collect::<String>()
+            })
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| crate::sessions::device::UNKNOWN.to_string())
+    }
+}
+
+/// Logs a store failure once and turns it into a 500.
+pub fn store_failed(error: StoreError) -> GatewayError {
+    tracing::error!(%error, "session store failed");
+    GatewayError::Internal
+}

@@ -1,0 +1,177 @@
+//! Forwarding to the upstream: the pooled client, the request and response header rules,
+//! and the mapping of upstream failures to 502/504.
+//!
+//! Bodies are handed to hyper as streams in both directions, so an upload of any size passes
+//! with flat memory; hyper's flow control slows the client down when the upstream is slower.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::header::{self, HeaderName};
+use http::{HeaderMap, HeaderValue, Request, Response, Uri, Version};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::body::{Body, boxed};
+use crate::error::GatewayError;
+
+/// Headers that describe one connection, not the message (RFC 9110 section 7.6.1): never
+/// forwarded in either direction.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The upstream server and the pooled HTTP/1.1 client that reaches it.
+pub struct Upstream {
+    client: Client<HttpConnector, Body>,
+    scheme_authority: String,
+    base_path: String,
+    timeout: Duration,
+}
+
+impl Upstream {
+    /// A client for the base URL `uri` (validated by the config), waiting at most `timeout`
+    /// for response headers.
+    pub fn new(uri: &Uri, timeout: Duration) -> Upstream {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        Upstream {
+            client,
+            scheme_authority: format!("http://{authority}"),
+            base_path: uri.path().trim_end_matches('/').to_string(),
+            timeout,
+        }
+    }
+
+    /// The upstream URI for a path (starting with `/`) and an optional query.
+    pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
+        let mut uri = format!("{}{}{}", self.scheme_authority, self.base_path, path);
+        if let Some(query) = query {
+            uri.push('?');
+            uri.push_str(query);
+        }
+        uri.parse().map_err(|_| GatewayError::Internal)
+    }
+
+    /// Sends a prepared request. Connection failures are 502, no response headers within the
+    /// timeout is 504; both are logged here with the upstream's address.
+    pub async fn send(&self, request: Request<Body>) -> Result<Response<Body>, GatewayError> {
+        match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+            Ok(Ok(response)) => {
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                Ok(Response::from_parts(parts, boxed(body)))
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(upstream = %self.scheme_authority, error = %error_chain(&error), "upstream request failed");
+                Err(GatewayError::UpstreamUnavailable)
+            }
+            Err(_) => {
+                tracing::warn!(upstream = %self.scheme_authority, timeout_s = self.timeout.as_secs(), "upstream did not answer in time");
+                Err(GatewayError::UpstreamTimeout)
+            }
+        }
+    }
+}
+
+/// An error and its sources, joined with ": ".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The identity headers the gateway sets for the upstream, and strips from clients.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    /// Carries the user id.
+    pub user: HeaderName,
+    /// Carries the session id.
+    pub session: HeaderName,
+}
+
+/// Who sent a request, as the gateway saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientInfo {
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// Whether the client connection is TLS.
+    pub tls: bool,
+}
+
+/// Rewrites a client's request headers for the upstream: hop-by-hop and client-sent identity
+/// headers removed, `X-Forwarded-*` set from what the gateway saw, and the identity headers
+/// set when the caller is known. `Host` is left for the client to fill from the upstream URI.
+pub fn prepare_request_headers(
+    headers: &mut HeaderMap,
+    client: &ClientInfo,
+    identity: &IdentityHeaders,
+    caller: Option<(&str, &str)>,
+    original_host: Option<HeaderValue>,
+) {
+    strip_hop_by_hop(headers);
+    headers.remove(header::HOST);
+    headers.remove(&identity.user);
+    headers.remove(&identity.session);
+    // The client's own X-Forwarded-For is not believed: the upstream sees the real peer.
+    if let Ok(value) = HeaderValue::from_str(&client.peer.ip().to_string()) {
+        headers.insert(X_FORWARDED_FOR, value);
+    }
+    let proto = if client.tls { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    match original_host {
+        Some(host) => headers.insert(X_FORWARDED_HOST, host),
+        None => headers.remove(X_FORWARDED_HOST),
+    };
+    if let Some((user, session)) = caller {
+        for (name, value) in [(&identity.user, user), (&identity.session, session)] {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(name.clone(), value);
+            }
+        }
+    }
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names. `Upgrade` goes
+/// too: protocol upgrades are not forwarded.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// Makes a request ready for the pooled HTTP/1.1 upstream client.
+pub fn set_upstream_target(request: &mut Request<Body>, uri: Uri) {
+    *request.uri_mut() = uri;
+    *request.version_mut() = Version::HTTP_11;
+}

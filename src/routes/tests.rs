@@ -1,0 +1,184 @@
+use super::*;
+use crate::config::Config;
+
+fn policy() -> RoutePolicy {
+    let config = Config::default();
+    RoutePolicy::new(
+        &config.sessions.endpoint,
+        config.route_patterns().expect("the default routes parse"),
+    )
+}
+
+fn classify(method: &str, raw_path: &str) -> Route {
+    let method = Method::from_bytes(method.as_bytes()).expect("method");
+    let path = normalise_path(raw_path).expect("normalises");
+    policy().classify(&method, &path)
+}
+
+#[test]
+fn normalisation_gives_one_canonical_spelling() {
+    let cases = [
+        ("/", "/"),
+        ("/account/sessions", "/account/sessions"),
+        ("/account/sessions/", "/account/sessions/"),
+        ("//account///sessions", "/account/sessions"),
+        ("/account/./sessions", "/account/sessions"),
+        ("/account/x/../sessions", "/account/sessions"),
+        ("/auth/login/../../account", "/account"),
+        ("/account/sessions/.", "/account/sessions/"),
+        ("/account/sessions/x/..", "/account/sessions/"),
+        ("/%61ccount/%73essions", "/account/sessions"),
+        ("/account/%2e%2e/x", "/x"),
+        ("/account/%2E/sessions", "/account/sessions"),
+        ("/a%20b/c%3bd", "/a%20b/c%3Bd"),
+        ("/a/%25/b", "/a/%25/b"),
+        ("/a;b=c/d", "/a;b=c/d"),
+    ];
+    for (raw, expected) in cases {
+        assert_eq!(normalise_path(raw).as_deref(), Ok(expected), "{raw}");
+    }
+}
+
+#[test]
+fn ambiguous_spellings_are_refused() {
+    let cases = [
+        ("*", PathRejection::NotAPath),
+        ("account", PathRejection::NotAPath),
+        ("/account%2Fsessions", PathRejection::AmbiguousCharacter),
+        ("/account%2fsessions", PathRejection::AmbiguousCharacter),
+        ("/account%5Csessions", PathRejection::AmbiguousCharacter),
+        ("/account\\sessions", PathRejection::AmbiguousCharacter),
+        ("/account%00", PathRejection::AmbiguousCharacter),
+        ("/a%0d%0aX: y", PathRejection::AmbiguousCharacter),
+        ("/a%", PathRejection::BadEncoding),
+        ("/a%4", PathRejection::BadEncoding),
+        ("/a%zz", PathRejection::BadEncoding),
+        ("/..", PathRejection::AboveRoot),
+        ("/a/../../b", PathRejection::AboveRoot),
+        ("/%2e%2e/etc", PathRejection::AboveRoot),
+    ];
+    for (raw, expected) in cases {
+        assert_eq!(normalise_path(raw), Err(expected), "{raw}");
+    }
+    let long = format!("/{}", "a".repeat(MAX_PATH_LEN));
+    assert_eq!(normalise_path(&long), Err(PathRejection::TooLong));
+}
+
+#[test]
+fn normalising_twice_changes_nothing() {
+    for raw in ["/a/./b/../c//d/", "/%41%2e%7e/x%20", "/x/%252F"] {
+        let once = normalise_path(raw).expect("once");
+        assert_eq!(normalise_path(&once).as_deref(), Ok(once.as_str()), "{raw}");
+    }
+}
+
+#[test]
+fn prefix_is_removed_case_insensitively_on_a_segment_boundary() {
+    assert_eq!(strip_prefix("/api/auth/login", "/api"), Some("/auth/login"));
+    assert_eq!(strip_prefix("/API/auth/login", "/api"), Some("/auth/login"));
+    assert_eq!(strip_prefix("/api", "/api"), Some("/"));
+    assert_eq!(strip_prefix("/api/", "/api"), Some("/"));
+    assert_eq!(strip_prefix("/apix/auth", "/api"), None);
+    assert_eq!(strip_prefix("/other", "/api"), None);
+    assert_eq!(strip_prefix("/x", ""), Some("/x"));
+}
+
+#[test]
+fn every_express_spelling_of_the_sessions_endpoints_is_ours() {
+    for path in [
+        "/account/sessions",
+        "/account/sessions/",
+        "/Account/Sessions",
+        "/ACCOUNT/SESSIONS/",
+        "//account//sessions",
+        "/account/x/../sessions",
+        "/%61ccount/sessions",
+    ] {
+        assert_eq!(classify("GET", path), Route::ListSessions, "{path}");
+        assert_eq!(classify("HEAD", path), Route::ListSessions, "{path}");
+        assert_eq!(classify("DELETE", path), Route::RevokeAllSessions, "{path}");
+        assert_eq!(
+            classify("POST", path),
+            Route::SessionsMethodNotAllowed("GET, HEAD, DELETE"),
+            "{path}"
+        );
+    }
+    let id = "5fe00728d0adc5576af8684f";
+    for path in [
+        format!("/account/sessions/{id}"),
+        format!("/account/sessions/{id}/"),
+        format!("/ACCOUNT/sessions/{id}"),
+    ] {
+        assert_eq!(
+            classify("DELETE", &path),
+            Route::RevokeSession(id.into()),
+            "{path}"
+        );
+        assert_eq!(
+            classify("GET", &path),
+            Route::SessionsMethodNotAllowed("DELETE"),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn the_uploader_route_table_classifies_as_the_issue_says() {
+    assert_eq!(classify("POST", "/auth/login"), Route::Login);
+    assert_eq!(classify("POST", "/Auth/Login/"), Route::Login);
+    assert_eq!(classify("POST", "/auth/two-factor"), Route::Login);
+    assert_eq!(classify("POST", "/auth/refresh"), Route::Refresh);
+    assert_eq!(classify("POST", "/auth/logout"), Route::Logout);
+    assert_eq!(
+        classify("PUT", "/account/change-password"),
+        Route::EndAllSessions
+    );
+    assert_eq!(classify("POST", "/3rd-party/upload"), Route::ApiKey);
+    assert_eq!(classify("POST", "/auth/register"), Route::Public);
+    assert_eq!(classify("POST", "/user/reset-password"), Route::Public);
+    assert_eq!(classify("GET", "/user/activate/abc/def"), Route::Public);
+    assert_eq!(classify("GET", "/upload/abc"), Route::Public);
+    assert_eq!(classify("GET", "/upload/abc/raw"), Route::Public);
+    // Everything else needs a session, default-deny.
+    assert_eq!(classify("GET", "/account"), Route::Session);
+    assert_eq!(classify("DELETE", "/upload/abc"), Route::Session);
+    assert_eq!(classify("GET", "/upload/abc/raw/more"), Route::Session);
+    assert_eq!(classify("GET", "/user"), Route::Session);
+    assert_eq!(classify("GET", "/auth/login"), Route::Session);
+    assert_eq!(classify("POST", "/upload"), Route::Session);
+    assert_eq!(classify("POST", "/auth/login;x"), Route::Session);
+    assert_eq!(classify("POST", "/auth/loginx"), Route::Session);
+    assert_eq!(classify("GET", "/"), Route::Session);
+    // A public prefix climbed out of is classified where it lands.
+    assert_eq!(
+        classify("POST", "/auth/login/../../account"),
+        Route::Session
+    );
+    assert_eq!(
+        classify("GET", "/upload/x/../../account/sessions"),
+        Route::ListSessions
+    );
+}
+
+#[test]
+fn patterns_parse_and_match() {
+    let p = RoutePattern::parse("GET /upload/:id/raw").expect("parses");
+    assert!(p.matches(&Method::GET, "/upload/abc/raw"));
+    assert!(p.matches(&Method::GET, "/UPLOAD/abc/RAW/"));
+    assert!(!p.matches(&Method::POST, "/upload/abc/raw"));
+    assert!(!p.matches(&Method::GET, "/upload/raw"));
+    let any = RoutePattern::parse("* /user/*").expect("parses");
+    assert!(any.matches(&Method::PATCH, "/user/a/b/c"));
+    assert!(!any.matches(&Method::GET, "/user"));
+    assert!(!any.matches(&Method::GET, "/user/"));
+    for bad in [
+        "POST",
+        "post /x",
+        "POST x",
+        "GET /a/*/b",
+        "GET /a/%41",
+        "GET /a//b",
+    ] {
+        assert!(RoutePattern::parse(bad).is_err(), "{bad}");
+    }
+}

@@ -1,0 +1,123 @@
+//! The device of a session, parsed from the login request's User-Agent with woothee.
+//!
+//! The shape is the uploader's (`browser`, `version`, `platform`, `os`, `isDev`). woothee
+//! knows browsers but not API clients (`PostmanRuntime/7.26.8`, `ShareX/15.0.0`) and calls
+//! curl "HTTP Library"; for those the first `product/version` token is used instead, which
+//! is what a user recognises in a device list. `platform` is woothee's category (`pc`,
+//! `smartphone`, ...), where the uploader always says "unknown".
+
+use serde::{Deserialize, Serialize};
+use woothee::parser::Parser;
+use woothee::woothee::VALUE_UNKNOWN;
+
+/// What the device list shows for an unknown field.
+pub const UNKNOWN: &str = "unknown";
+
+/// Longest User-Agent parsed; longer ones are cut (woothee's cost grows with the length).
+const MAX_USER_AGENT_LEN: usize = 512;
+/// Longest value kept in a device field.
+const MAX_FIELD_LEN: usize = 64;
+
+/// A device as the sessions list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// Browser or client name: "Chrome", "PostmanRuntime", "ShareX".
+    pub browser: String,
+    /// Its version: "87.0.4280.88".
+    pub version: String,
+    /// woothee's category: "pc", "smartphone", "mobilephone", "appliance", "crawler",
+    /// "misc"; "unknown" for clients woothee does not know.
+    pub platform: String,
+    /// Operating system: "Linux", "Windows 10", "iPhone".
+    pub os: String,
+    /// A developer's API client (Postman), as the uploader flags it.
+    #[serde(rename = "isDev")]
+    pub is_dev: bool,
+}
+
+impl Device {
+    /// A device with every field unknown.
+    pub fn unknown() -> Device {
+        Device {
+            browser: UNKNOWN.into(),
+            version: UNKNOWN.into(),
+            platform: UNKNOWN.into(),
+            os: UNKNOWN.into(),
+            is_dev: false,
+        }
+    }
+
+    /// Parses a User-Agent header value (absent or empty: all unknown).
+    pub fn from_user_agent(user_agent: Option<&str>) -> Device {
+        let Some(agent) = user_agent.map(str::trim).filter(|a| !a.is_empty()) else {
+            return Device::unknown();
+        };
+        let agent = truncate(agent, MAX_USER_AGENT_LEN);
+        let parsed = Parser::new().parse(agent);
+        let mut device = Device::unknown();
+        let browser_like = parsed
+            .as_ref()
+            .filter(|r| r.name != VALUE_UNKNOWN && r.category != "misc");
+        match browser_like {
+            Some(r) => {
+                device.browser = known(r.name);
+                device.version = known(r.version);
+                device.os = known(r.os);
+            }
+            None => {
+                if let Some((product, version)) = first_product(agent) {
+                    device.browser = clean(product);
+                    device.version = clean(version);
+                }
+                if let Some(os) = parsed.as_ref().map(|r| r.os) {
+                    device.os = known(os);
+                }
+            }
+        }
+        if let Some(category) = parsed.as_ref().map(|r| r.category) {
+            device.platform = known(category);
+        }
+        device.is_dev = device.browser == "PostmanRuntime";
+        device
+    }
+}
+
+/// woothee's value, or "unknown" for its UNKNOWN / empty.
+fn known(value: &str) -> String {
+    if value.is_empty() || value == VALUE_UNKNOWN {
+        UNKNOWN.into()
+    } else {
+        clean(value)
+    }
+}
+
+/// The first `product/version` token of a User-Agent (RFC 9110 section 10.1.5).
+fn first_product(agent: &str) -> Option<(&str, &str)> {
+    let token = agent.split_whitespace().next()?;
+    let (product, version) = token.split_once('/').unwrap_or((token, ""));
+    if product.is_empty() {
+        return None;
+    }
+    Some((product, if version.is_empty() { UNKNOWN } else { version }))
+}
+
+/// Keeps printable characters only, bounded in length.
+fn clean(value: &str) -> String {
+    let cleaned: String = value.chars().filter(|c| !c.is_control()).collect();
+    truncate(&cleaned, MAX_FIELD_LEN).to_string()
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,104 @@
+//! Sessions: the model, the clock, device parsing, and the store.
+//!
+//! A [`Session`] is what the uploader calls a session record: one login on one device,
+//! found by the SHA-512 of its current access or refresh token. The gateway learns them from
+//! the uploader's login traffic ([`crate::lifecycle`]) and keeps them in a
+//! [`SessionStore`](store::SessionStore).
+
+pub mod clock;
+pub mod device;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use device::Device;
+pub use store::{SessionStore, SledStore, StoreError};
+
+use crate::auth::TokenHash;
+
+/// A session id: 12 bytes shown as 24 lowercase hex characters, laid out like a MongoDB
+/// ObjectId (4 bytes of seconds, 8 random bytes) so the web client sees familiar ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub [u8; 12]);
+
+impl SessionId {
+    /// A fresh id for a session created at `now_ms`.
+    pub fn generate(now_ms: i64) -> SessionId {
+        let mut bytes = [0u8; 12];
+        let seconds = (now_ms / 1000).clamp(0, u32::MAX as i64) as u32;
+        bytes[..4].copy_from_slice(&seconds.to_be_bytes());
+        bytes[4..].copy_from_slice(&rand::random::<[u8; 8]>());
+        SessionId(bytes)
+    }
+
+    /// Parses 24 hex characters (either case). Anything else is `None`.
+    pub fn parse(text: &str) -> Option<SessionId> {
+        if text.len() != 24 {
+            return None;
+        }
+        let mut bytes = [0u8; 12];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(SessionId(bytes))
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+/// One session, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// The session id.
+    #[serde(with = "hex_array")]
+    pub id: [u8; 12],
+    /// The user id: the tokens' `sub`.
+    pub user: String,
+    /// SHA-512 of the current access token.
+    #[serde(with = "hex_array")]
+    pub access_hash: TokenHash,
+    /// SHA-512 of the current refresh token.
+    #[serde(with = "hex_array")]
+    pub refresh_hash: TokenHash,
+    /// The device, from the login request's User-Agent.
+    pub device: Device,
+    /// "City, Region Country" from the configured header, or "unknown".
+    pub location: String,
+    /// When the session was created (login), ms since the epoch.
+    pub created_at_ms: i64,
+    /// When its tokens were last rotated, ms since the epoch.
+    pub updated_at_ms: i64,
+    /// When it ends: the current refresh token's `exp`, ms since the epoch.
+    pub expire_at_ms: i64,
+}
+
+impl Session {
+    /// The session id.
+    pub fn session_id(&self) -> SessionId {
+        SessionId(self.id)
+    }
+}
+
+/// Serde for fixed-size byte arrays as lowercase hex strings.
+mod hex_array {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, const N: usize>(
+        bytes: &[u8; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
+        let text = <&str>::deserialize(d)?;
+        let mut bytes = [0u8; N];
+        hex::decode_to_slice(text, &mut bytes).map_err(serde::de::Error::custom)?;
+        Ok(bytes)
+    }
+}

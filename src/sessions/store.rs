@@ -1,0 +1,430 @@
+//! The session store: the [`SessionStore`] interface and its sled implementation.
+//!
+//! Layout in sled, one tree per concern, so that no request scans the table:
+//!
+//! | tree         | key                                   | value                        |
+//! |--------------|---------------------------------------|------------------------------|
+//! | `sessions`   | session id (12 bytes)                 | the [`Session`] as JSON      |
+//! | `by_access`  | SHA-512 of the access token           | id, expiry, user ([`AccessGrant`]) |
+//! | `by_refresh` | SHA-512 of the refresh token          | session id                   |
+//! | `by_user`    | user length (u16), user, created, id  | empty: a user's sessions in creation order |
+//! | `by_expiry`  | expiry (ms, big-endian), id           | empty: what the sweeper removes |
+//!
+//! The per-request check reads `by_access` alone: its value carries what the check needs, so
+//! no record is decoded. Every change touches all trees in one sled transaction and is
+//! flushed to disk before the call returns, so a created or revoked session is durable before
+//! the response that reports it is sent.
+//!
+//! A token hash belongs to at most one session. The uploader's tokens carry no unique id, so
+//! two logins of one user in the same second get byte-identical tokens; the newer session
+//! then takes the hash over and the older record is removed (it could never be told apart
+//! from the newer one again, and revoking one must not leave the same token working).
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+use super::{Session, SessionId};
+use crate::auth::TokenHash;
+
+/// Most sessions removed in one sweep transaction.
+const SWEEP_BATCH: usize = 1000;
+
+/// A store failure: the gateway answers 500 and logs it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (I/O, corruption).
+    #[error("session store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored record could not be decoded.
+    #[error("session store: corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        }
+    }
+}
+
+/// What the per-request check needs from the session holding an access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGrant {
+    /// The session.
+    pub session_id: SessionId,
+    /// Its user.
+    pub user: String,
+    /// When it ends, ms since the epoch.
+    pub expire_at_ms: i64,
+}
+
+/// Where sessions live. Every method that changes something returns once the change is
+/// durable. The interface is async so that a store shared by several gateway replicas can
+/// implement it too.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new session. Returns the ids of older sessions it replaced because they held
+    /// an identical token.
+    async fn create(&self, session: &Session) -> Result<Vec<SessionId>, StoreError>;
+
+    /// The session holding this access-token hash, if any (expired ones included: the
+    /// caller compares `expire_at_ms` with its clock).
+    async fn find_access(&self, hash: &TokenHash) -> Result<Option<AccessGrant>, StoreError>;
+
+    /// The session holding this refresh-token hash, if any.
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
+
+    /// Replaces a session's token hashes and expiry in place (same id, same creation time).
+    /// `None` if the session no longer exists.
+    async fn rotate(
+        &self,
+        id: SessionId,
+        access_hash: TokenHash,
+        refresh_hash: TokenHash,
+        expire_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Removes one session; returns it if it existed.
+    async fn revoke(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+
+    /// Removes every session of a user; returns how many there were.
+    async fn revoke_user(&self, user: &str) -> Result<usize, StoreError>;
+
+    /// A user's sessions, oldest first.
+    async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError>;
+
+    /// One session by id.
+    async fn get(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+
+    /// Removes sessions whose expiry is at or before `now_ms`; returns how many.
+    async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError>;
+}
+
+/// The sled-backed store.
+#[derive(Clone)]
+pub struct SledStore {
+    db: sled::Db,
+    sessions: sled::Tree,
+    by_access: sled::Tree,
+    by_refresh: sled::Tree,
+    by_user: sled::Tree,
+    by_expiry: sled::Tree,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new().path(dir).open()?;
+        Ok(SledStore {
+            sessions: db.open_tree("sessions")?,
+            by_access: db.open_tree("by_access")?,
+            by_refresh: db.open_tree("by_refresh")?,
+            by_user: db.open_tree("by_user")?,
+            by_expiry: db.open_tree("by_expiry")?,
+            db,
+        })
+    }
+
+    /// Number of stored sessions (a scan: for start-up and tests, not per request).
+    pub fn count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Runs `f` in one transaction over all trees, then flushes to disk.
+    async fn write<T>(
+        &self,
+        f: impl Fn(&Trees<'_>) -> Result<T, ConflictableTransactionError<StoreError>>,
+    ) -> Result<T, StoreError> {
+        let trees = (
+            &self.sessions,
+            &self.by_access,
+            &self.by_refresh,
+            &self.by_user,
+            &self.by_expiry,
+        );
+        let result =
+            trees.transaction(|(sessions, by_access, by_refresh, by_user, by_expiry)| {
+                f(&Trees {
+                    sessions,
+                    by_access,
+                    by_refresh,
+                    by_user,
+                    by_expiry,
+                })
+            })?;
+        self.db.flush_async().await?;
+        Ok(result)
+    }
+}
+
+/// The trees inside a transaction.
+struct Trees<'a> {
+    sessions: &'a TransactionalTree,
+    by_access: &'a TransactionalTree,
+    by_refresh: &'a TransactionalTree,
+    by_user: &'a TransactionalTree,
+    by_expiry: &'a TransactionalTree,
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+impl Trees<'_> {
+    fn get(&self, id: &[u8; 12]) -> TxResult<Option<Session>> {
+        match self.sessions.get(id)? {
+            Some(bytes) => Ok(Some(decode_session(&bytes).map_err(abort)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a session and all its index entries, evicting any other session that holds
+    /// one of its token hashes.
+    fn put(&self, session: &Session, evicted: &mut Vec<SessionId>) -> TxResult<()> {
+        for holder in [
+            self.by_access
+                .get(&session.access_hash[..])?
+                .map(|v| grant_id(&v)),
+            self.by_refresh
+                .get(&session.refresh_hash[..])?
+                .map(|v| grant_id(&v)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if holder != session.id && self.remove(&holder)?.is_some() {
+                evicted.push(SessionId(holder));
+            }
+        }
+        let record = serde_json::to_vec(session).map_err(|e| abort(corrupt(e)))?;
+        self.sessions.insert(&session.id, record)?;
+        self.by_access
+            .insert(&session.access_hash[..], encode_grant(session))?;
+        self.by_refresh
+            .insert(&session.refresh_hash[..], &session.id)?;
+        self.by_user.insert(user_key(session), &[])?;
+        self.by_expiry.insert(&expiry_key(session)[..], &[])?;
+        Ok(())
+    }
+
+    /// Removes a session and those index entries that still point at it.
+    fn remove(&self, id: &[u8; 12]) -> TxResult<Option<Session>> {
+        let Some(session) = self.get(id)? else {
+            return Ok(None);
+        };
+        self.sessions.remove(id)?;
+        if self
+            .by_access
+            .get(&session.access_hash[..])?
+            .is_some_and(|v| &grant_id(&v) == id)
+        {
+            self.by_access.remove(&session.access_hash[..])?;
+        }
+        if self
+            .by_refresh
+            .get(&session.refresh_hash[..])?
+            .is_some_and(|v| &grant_id(&v) == id)
+        {
+            self.by_refresh.remove(&session.refresh_hash[..])?;
+        }
+        self.by_user.remove(user_key(&session))?;
+        self.by_expiry.remove(&expiry_key(&session)[..])?;
+        Ok(Some(session))
+    }
+}
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn decode_session(bytes: &[u8]) -> Result<Session, StoreError> {
+    serde_json::from_slice(bytes).map_err(corrupt)
+}
+
+/// `by_access` value: id (12), expiry (8, big-endian), user (rest).
+fn encode_grant(session: &Session) -> Vec<u8> {
+    let mut value = Vec::with_capacity(20 + session.user.len());
+    value.extend_from_slice(&session.id);
+    value.extend_from_slice(&session.expire_at_ms.to_be_bytes());
+    value.extend_from_slice(session.user.as_bytes());
+    value
+}
+
+/// The session id at the start of a `by_access` or `by_refresh` value.
+fn grant_id(value: &[u8]) -> [u8; 12] {
+    let mut id = [0u8; 12];
+    id.copy_from_slice(&value[..12]);
+    id
+}
+
+fn decode_grant(value: &[u8]) -> Result<AccessGrant, StoreError> {
+    if value.len() < 20 {
+        return Err(corrupt("short access index entry"));
+    }
+    let mut expiry = [0u8; 8];
+    expiry.copy_from_slice(&value[12..20]);
+    Ok(AccessGrant {
+        session_id: SessionId(grant_id(value)),
+        expire_at_ms: i64::from_be_bytes(expiry),
+        user: String::from_utf8(value[20..].to_vec()).map_err(corrupt)?,
+    })
+}
+
+/// `by_user` prefix of a user: length-prefixed so that "ab" never matches "abc".
+fn user_prefix(user: &str) -> Vec<u8> {
+    let len = u16::try_from(user.len()).unwrap_or(u16::MAX);
+    let mut key = Vec::with_capacity(2 + user.len() + 20);
+    key.extend_from_slice(&len.to_be_bytes());
+    key.extend_from_slice(user.as_bytes());
+    key
+}
+
+fn user_key(session: &Session) -> Vec<u8> {
+    let mut key = user_prefix(&session.user);
+    key.extend_from_slice(&session.created_at_ms.to_be_bytes());
+    key.extend_from_slice(&session.id);
+    key
+}
+
+fn expiry_key(session: &Session) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    // Expiries are positive, so big-endian bytes sort in time order.
+    key[..8].copy_from_slice(&session.expire_at_ms.max(0).to_be_bytes());
+    key[8..].copy_from_slice(&session.id);
+    key
+}
+
+/// The session id at the end of a `by_user` or `by_expiry` key.
+fn key_id(key: &[u8]) -> [u8; 12] {
+    let mut id = [0u8; 12];
+    id.copy_from_slice(&key[key.len() - 12..]);
+    id
+}
+
+#[async_trait]
+impl SessionStore for SledStore {
+    async fn create(&self, session: &Session) -> Result<Vec<SessionId>, StoreError> {
+        self.write(|trees| {
+            let mut evicted = Vec::new();
+            trees.put(session, &mut evicted)?;
+            Ok(evicted)
+        })
+        .await
+    }
+
+    async fn find_access(&self, hash: &TokenHash) -> Result<Option<AccessGrant>, StoreError> {
+        match self.by_access.get(hash)? {
+            Some(value) => Ok(Some(decode_grant(&value)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+        let Some(id) = self.by_refresh.get(hash)? else {
+            return Ok(None);
+        };
+        self.get(SessionId(grant_id(&id))).await
+    }
+
+    async fn rotate(
+        &self,
+        id: SessionId,
+        access_hash: TokenHash,
+        refresh_hash: TokenHash,
+        expire_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        self.write(|trees| {
+            let Some(old) = trees.remove(&id.0)? else {
+                return Ok(None);
+            };
+            let session = Session {
+                access_hash,
+                refresh_hash,
+                expire_at_ms,
+                updated_at_ms: now_ms,
+                ..old
+            };
+            trees.put(&session, &mut Vec::new())?;
+            Ok(Some(session))
+        })
+        .await
+    }
+
+    async fn revoke(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.write(|trees| trees.remove(&id.0)).await
+    }
+
+    async fn revoke_user(&self, user: &str) -> Result<usize, StoreError> {
+        let ids = self
+            .by_user
+            .scan_prefix(user_prefix(user))
+            .keys()
+            .map(|k| k.map(|k| key_id(&k)))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(|trees| {
+            let mut removed = 0;
+            for id in &ids {
+                removed += usize::from(trees.remove(id)?.is_some());
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError> {
+        let mut sessions = Vec::new();
+        for key in self.by_user.scan_prefix(user_prefix(user)).keys() {
+            if let Some(bytes) = self.sessions.get(key_id(&key?))? {
+                sessions.push(decode_session(&bytes)?);
+            }
+        }
+        Ok(sessions)
+    }
+
+    async fn get(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        match self.sessions.get(id.0)? {
+            Some(bytes) => Ok(Some(decode_session(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError> {
+        let end = (now_ms.max(0) + 1).to_be_bytes();
+        let ids = self
+            .by_expiry
+            .range(..end.as_slice())
+            .keys()
+            .map(|k| k.map(|k| key_id(&k)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut removed = 0;
+        // In bounded batches, so a large backlog never makes one huge transaction.
+        for batch in ids.chunks(SWEEP_BATCH) {
+            removed += self
+                .write(|trees| {
+                    let mut removed = 0;
+                    for id in batch {
+                        // Re-checked inside the transaction: a refresh may have extended it.
+                        if trees.get(id)?.is_some_and(|s| s.expire_at_ms <= now_ms) {
+                            trees.remove(id)?;
+                            removed += 1;
+                        }
+                    }
+                    Ok(removed)
+                })
+                .await?;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests;
