@@ -9,6 +9,9 @@ pub mod clock;
 pub mod device;
 pub mod store;
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use serde::{Deserialize, Serialize};
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -18,17 +21,25 @@ pub use store::{SessionStore, SledStore, StoreError};
 use crate::auth::TokenHash;
 
 /// A session id: 12 bytes shown as 24 lowercase hex characters, laid out like a MongoDB
-/// ObjectId (4 bytes of seconds, 8 random bytes) so the web client sees familiar ids.
+/// ObjectId (4 bytes of seconds, 5 random bytes fixed per process, a 3-byte counter), so the
+/// web client sees familiar ids and ids made in the same second still sort by creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub [u8; 12]);
 
 impl SessionId {
     /// A fresh id for a session created at `now_ms`.
     pub fn generate(now_ms: i64) -> SessionId {
+        static PROCESS: OnceLock<[u8; 5]> = OnceLock::new();
+        static COUNTER: OnceLock<AtomicU32> = OnceLock::new();
+        let process = PROCESS.get_or_init(rand::random);
+        let counter = COUNTER
+            .get_or_init(|| AtomicU32::new(rand::random::<u32>() & 0x00ff_ffff))
+            .fetch_add(1, Ordering::Relaxed);
         let mut bytes = [0u8; 12];
         let seconds = (now_ms / 1000).clamp(0, u32::MAX as i64) as u32;
         bytes[..4].copy_from_slice(&seconds.to_be_bytes());
-        bytes[4..].copy_from_slice(&rand::random::<[u8; 8]>());
+        bytes[4..9].copy_from_slice(process);
+        bytes[9..].copy_from_slice(&counter.to_be_bytes()[1..]);
         SessionId(bytes)
     }
 
