@@ -18,6 +18,9 @@
 //! [`sessions::SessionStore`] interface; device names come from woothee
 //! ([`sessions::device`]).
 
+// `expect("why")` instead of a bare unwrap outside tests (see conventions).
+#![warn(clippy::unwrap_used)]
+
 pub mod api;
 pub mod auth;
 pub mod body;

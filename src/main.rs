@@ -1,6 +1,9 @@
 //! The `sessiongate` binary: parses the command line, loads and checks the config, starts
 //! logging, binds, and runs the library until SIGINT or SIGTERM.
 
+// `expect("why")` instead of a bare unwrap outside tests (see conventions).
+#![warn(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
