@@ -10,6 +10,7 @@ use time::macros::format_description;
 use crate::body::Body;
 use crate::error::{GatewayError, json_message, json_response};
 use crate::gateway::{Caller, Gateway, store_failed};
+use crate::metrics::RevokeReason;
 use crate::sessions::{Device, Session, SessionId};
 
 /// One entry of `GET /account/sessions`, in the uploader's field order.
@@ -80,7 +81,10 @@ pub async fn revoke_session(
     if !owned {
         return Err(GatewayError::SessionNotFound);
     }
-    gateway.store.revoke(id).await.map_err(store_failed)?;
+    let revoked = gateway.store.revoke(id).await.map_err(store_failed)?;
+    gateway
+        .metrics
+        .sessions_revoked(RevokeReason::User, usize::from(revoked.is_some()));
     tracing::info!(session = %id, user = %caller.user, "session revoked by its user");
     Ok(json_message(
         StatusCode::OK,
@@ -99,6 +103,7 @@ pub async fn revoke_all_sessions(
         .revoke_user(&caller.user)
         .await
         .map_err(store_failed)?;
+    gateway.metrics.sessions_revoked(RevokeReason::All, revoked);
     tracing::info!(user = %caller.user, revoked, "all sessions revoked by their user");
     Ok(json_message(
         StatusCode::OK,

@@ -11,9 +11,10 @@ use crate::auth::{TokenRejection, TokenVerifier, bearer_token, token_hash};
 use crate::body::Body;
 use crate::config::Config;
 use crate::error::GatewayError;
+use crate::metrics::Metrics;
 use crate::proxy::{self, ClientInfo, IdentityHeaders, Upstream};
 use crate::routes::{self, Route, RoutePolicy};
-use crate::sessions::{Clock, SessionId, SessionStore, StoreError};
+use crate::sessions::{Clock, MeteredStore, SessionId, SessionStore, StoreError};
 use crate::{api, lifecycle};
 
 /// Longest location value kept from the configured header.
@@ -30,8 +31,22 @@ pub struct Gateway {
     pub(crate) location_header: Option<HeaderName>,
     pub(crate) capture_limit: usize,
     pub(crate) sweep_interval: Duration,
+    pub(crate) metrics: Arc<Metrics>,
     prefix: String,
     strip_prefix: bool,
+}
+
+/// One request's exchange: who sent it, and what the access log and metrics will say of it.
+#[derive(Debug)]
+pub struct Exchange {
+    /// The client connection.
+    pub client: ClientInfo,
+    /// The route class, once classified.
+    pub route_class: &'static str,
+    /// The caller, once authenticated.
+    pub caller: Option<Caller>,
+    /// Time the upstream took to answer with headers, if the request went upstream.
+    pub upstream_time: Option<Duration>,
 }
 
 /// The caller of a session route, once its token has been checked.
@@ -60,6 +75,8 @@ impl Gateway {
         clock: Arc<dyn Clock>,
     ) -> Result<Gateway, crate::config::ConfigError> {
         config.validate()?;
+        let metrics = Arc::new(Metrics::new());
+        let store: Arc<dyn SessionStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let header = |name: &str| {
             HeaderName::from_bytes(name.as_bytes()).expect("validated by Config::validate")
         };
@@ -76,6 +93,7 @@ impl Gateway {
             upstream: Upstream::new(
                 &config.upstream_uri()?,
                 Duration::from_secs(config.proxy.upstream_timeout_seconds),
+                metrics.clone(),
             ),
             identity: IdentityHeaders {
                 user: header(&config.proxy.user_header),
@@ -84,28 +102,49 @@ impl Gateway {
             location_header: config.sessions.location_header.as_deref().map(header),
             capture_limit: config.sessions.capture_limit_bytes,
             sweep_interval: Duration::from_secs(config.sessions.sweep_interval_seconds),
+            metrics,
             prefix: config.api_prefix.clone(),
             strip_prefix: config.strip_prefix,
         })
     }
 
-    /// Answers one request. Never fails: every error becomes its JSON response here.
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Answers one request. Never fails: every error becomes its JSON response here. Writes
+    /// the access-log line (never the query, a token or a cookie) and the request metrics.
     pub async fn handle(&self, request: Request<Body>, client: ClientInfo) -> Response<Body> {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_string();
-        let (route_class, response) = match self.dispatch(request, &client).await {
-            Ok((route, response)) => (route, response),
-            Err((route, error)) => (route, error.into_response()),
+        let mut exchange = Exchange {
+            client,
+            route_class: "invalid",
+            caller: None,
+            upstream_time: None,
         };
+        let response = match self.dispatch(request, &mut exchange).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        };
+        let elapsed = started.elapsed();
+        let status = response.status();
+        self.metrics
+            .observe_request(exchange.route_class, &method, status, elapsed.as_secs_f64());
+        let caller = exchange.caller.as_ref();
         tracing::info!(
             target: "sessiongate::access",
             %method,
             path = %path,
-            status = response.status().as_u16(),
-            route = route_class,
-            client = %client.peer.ip(),
-            ms = started.elapsed().as_secs_f64() * 1000.0,
+            status = status.as_u16(),
+            route = exchange.route_class,
+            ms = elapsed.as_secs_f64() * 1000.0,
+            upstream_ms = exchange.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
+            client = %exchange.client.peer.ip(),
+            session = caller.map(|c| tracing::field::display(c.session_id)),
+            user = caller.map(|c| c.user.as_str()),
         );
         response
     }
@@ -113,14 +152,11 @@ impl Gateway {
     async fn dispatch(
         &self,
         request: Request<Body>,
-        client: &ClientInfo,
-    ) -> Result<(&'static str, Response<Body>), (&'static str, GatewayError)> {
-        let (route, target) = self.classify(&request).map_err(|e| ("invalid", e))?;
-        let class = route.class();
-        self.serve(route, target, request, client)
-            .await
-            .map(|response| (class, response))
-            .map_err(|error| (class, error))
+        exchange: &mut Exchange,
+    ) -> Result<Response<Body>, GatewayError> {
+        let (route, target) = self.classify(&request)?;
+        exchange.route_class = route.class();
+        self.serve(route, target, request, exchange).await
     }
 
     /// Normalises the path, removes the prefix and classifies the route.
@@ -147,38 +183,58 @@ impl Gateway {
         route: Route,
         target: Target,
         request: Request<Body>,
-        client: &ClientInfo,
+        exchange: &mut Exchange,
     ) -> Result<Response<Body>, GatewayError> {
         match route {
             Route::ListSessions => {
-                let caller = self.authenticate(request.headers()).await?;
+                let caller = self.authenticate(request.headers(), exchange).await?;
                 api::list_sessions(self, &caller).await
             }
             Route::RevokeSession(id) => {
-                let caller = self.authenticate(request.headers()).await?;
+                let caller = self.authenticate(request.headers(), exchange).await?;
                 api::revoke_session(self, &caller, &id).await
             }
             Route::RevokeAllSessions => {
-                let caller = self.authenticate(request.headers()).await?;
+                let caller = self.authenticate(request.headers(), exchange).await?;
                 api::revoke_all_sessions(self, &caller).await
             }
             Route::SessionsMethodNotAllowed(allow) => Err(GatewayError::MethodNotAllowed(allow)),
-            Route::Login => lifecycle::login(self, request, target, client).await,
-            Route::Refresh => lifecycle::refresh(self, request, target, client).await,
-            Route::Logout => lifecycle::logout(self, request, target, client).await,
+            Route::Login => lifecycle::login(self, request, target, exchange).await,
+            Route::Refresh => lifecycle::refresh(self, request, target, exchange).await,
+            Route::Logout => lifecycle::logout(self, request, target, exchange).await,
             Route::EndAllSessions => {
-                lifecycle::end_all_sessions(self, request, target, client).await
+                lifecycle::end_all_sessions(self, request, target, exchange).await
             }
-            Route::ApiKey | Route::Public => self.forward(request, target, client, None).await,
+            Route::ApiKey | Route::Public => self.forward(request, target, exchange).await,
             Route::Session => {
-                let caller = self.authenticate(request.headers()).await?;
-                self.forward(request, target, client, Some(&caller)).await
+                self.authenticate(request.headers(), exchange).await?;
+                self.forward(request, target, exchange).await
             }
         }
     }
 
     /// Checks the Bearer token: it must verify and belong to a live session of its `sub`.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, GatewayError> {
+    /// The caller is recorded in the exchange and the decision counted.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        exchange: &mut Exchange,
+    ) -> Result<Caller, GatewayError> {
+        let outcome = self.check_token(headers).await;
+        match &outcome {
+            Ok(caller) => {
+                self.metrics.auth_decision(Ok(()));
+                exchange.caller = Some(caller.clone());
+            }
+            Err(GatewayError::Unauthorized(rejection)) => {
+                self.metrics.auth_decision(Err(*rejection));
+            }
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    async fn check_token(&self, headers: &HeaderMap) -> Result<Caller, GatewayError> {
         let token = bearer_token(headers)?;
         let now = self.clock.now_ms();
         let claims = self.verifier.verify(token, now)?;
@@ -195,29 +251,33 @@ impl Gateway {
         })
     }
 
-    /// Forwards a request upstream, streaming both bodies.
+    /// Forwards a request upstream, streaming both bodies. When the exchange has a caller
+    /// (a session route), the identity headers carry it.
     pub async fn forward(
         &self,
         request: Request<Body>,
         target: Target,
-        client: &ClientInfo,
-        caller: Option<&Caller>,
+        exchange: &mut Exchange,
     ) -> Result<Response<Body>, GatewayError> {
         let (mut parts, body) = request.into_parts();
+        let caller = exchange.caller.as_ref();
         let session_id = caller.map(|c| c.session_id.to_string());
         let identity = caller
             .zip(session_id.as_deref())
             .map(|(c, s)| (c.user.as_str(), s));
         proxy::prepare_request_headers(
             &mut parts.headers,
-            client,
+            &exchange.client,
             &self.identity,
             identity,
             target.original_host,
         );
         let mut request = Request::from_parts(parts, body);
         proxy::set_upstream_target(&mut request, target.upstream_uri);
-        self.upstream.send(request).await
+        let started = Instant::now();
+        let result = self.upstream.send(request).await;
+        exchange.upstream_time = Some(started.elapsed());
+        result
     }
 
     /// The client's location from the configured header, else "unknown".

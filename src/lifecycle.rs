@@ -11,8 +11,8 @@ use serde::Deserialize;
 use crate::auth::{Claims, TokenRejection, token_hash};
 use crate::body::{Body, Captured, capture, full};
 use crate::error::GatewayError;
-use crate::gateway::{Gateway, Target, store_failed};
-use crate::proxy::ClientInfo;
+use crate::gateway::{Caller, Exchange, Gateway, Target, store_failed};
+use crate::metrics::RevokeReason;
 use crate::sessions::{Device, Session, SessionId};
 
 /// The tokens in a login, two-factor or refresh response.
@@ -28,7 +28,7 @@ pub async fn login(
     gateway: &Gateway,
     mut request: Request<Body>,
     target: Target,
-    client: &ClientInfo,
+    exchange: &mut Exchange,
 ) -> Result<Response<Body>, GatewayError> {
     let user_agent = request
         .headers()
@@ -40,7 +40,7 @@ pub async fn login(
     request
         .headers_mut()
         .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-    let response = gateway.forward(request, target, client, None).await?;
+    let response = gateway.forward(request, target, exchange).await?;
     let (response, tokens) = read_tokens(gateway, response).await?;
     let Some(tokens) = tokens else {
         return Ok(response);
@@ -61,6 +61,13 @@ pub async fn login(
         expire_at_ms: seconds_to_ms(refresh.exp),
     };
     let replaced = gateway.store.create(&session).await.map_err(store_failed)?;
+    let metrics = &gateway.metrics;
+    metrics.sessions_created.inc();
+    metrics.sessions_active.add(1 - replaced.len() as i64);
+    exchange.caller = Some(Caller {
+        user: session.user.clone(),
+        session_id: session.session_id(),
+    });
     tracing::info!(
         session = %session.session_id(),
         user = %session.user,
@@ -77,7 +84,7 @@ pub async fn refresh(
     gateway: &Gateway,
     request: Request<Body>,
     target: Target,
-    client: &ClientInfo,
+    exchange: &mut Exchange,
 ) -> Result<Response<Body>, GatewayError> {
     let (mut parts, body) = request.into_parts();
     let body = match capture(body, gateway.capture_limit).await {
@@ -95,11 +102,15 @@ pub async fn refresh(
         .map_err(store_failed)?
         .filter(|s| s.expire_at_ms > now && s.user == claims.sub)
         .ok_or(TokenRejection::UnknownSession)?;
+    exchange.caller = Some(Caller {
+        user: session.user.clone(),
+        session_id: session.session_id(),
+    });
     parts
         .headers
         .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     let request = Request::from_parts(parts, full(body));
-    let response = gateway.forward(request, target, client, None).await?;
+    let response = gateway.forward(request, target, exchange).await?;
     let (response, tokens) = read_tokens(gateway, response).await?;
     let Some(tokens) = tokens else {
         return Ok(response);
@@ -139,18 +150,19 @@ pub async fn logout(
     gateway: &Gateway,
     request: Request<Body>,
     target: Target,
-    client: &ClientInfo,
+    exchange: &mut Exchange,
 ) -> Result<Response<Body>, GatewayError> {
-    let caller = gateway.authenticate(request.headers()).await?;
-    gateway
+    let caller = gateway.authenticate(request.headers(), exchange).await?;
+    let ended = gateway
         .store
         .revoke(caller.session_id)
         .await
         .map_err(store_failed)?;
-    tracing::info!(session = %caller.session_id, user = %caller.user, "session ended by logout");
     gateway
-        .forward(request, target, client, Some(&caller))
-        .await
+        .metrics
+        .sessions_revoked(RevokeReason::Logout, usize::from(ended.is_some()));
+    tracing::info!(session = %caller.session_id, user = %caller.user, "session ended by logout");
+    gateway.forward(request, target, exchange).await
 }
 
 /// Password change: forwarded for the caller; on a 2xx answer every session of the user ends
@@ -159,18 +171,19 @@ pub async fn end_all_sessions(
     gateway: &Gateway,
     request: Request<Body>,
     target: Target,
-    client: &ClientInfo,
+    exchange: &mut Exchange,
 ) -> Result<Response<Body>, GatewayError> {
-    let caller = gateway.authenticate(request.headers()).await?;
-    let response = gateway
-        .forward(request, target, client, Some(&caller))
-        .await?;
+    let caller = gateway.authenticate(request.headers(), exchange).await?;
+    let response = gateway.forward(request, target, exchange).await?;
     if response.status().is_success() {
         let ended = gateway
             .store
             .revoke_user(&caller.user)
             .await
             .map_err(store_failed)?;
+        gateway
+            .metrics
+            .sessions_revoked(RevokeReason::PasswordChange, ended);
         tracing::info!(user = %caller.user, ended, "all sessions ended by password change");
     }
     Ok(response)

@@ -5,6 +5,8 @@
 //! with flat memory; hyper's flow control slows the client down when the upstream is slower.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use http::header::{self, HeaderName};
@@ -15,6 +17,8 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::body::{Body, boxed};
 use crate::error::GatewayError;
+use crate::metrics::Metrics;
+use crate::sessions::{Clock, SystemClock};
 
 /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1): never
 /// forwarded in either direction.
@@ -39,12 +43,15 @@ pub struct Upstream {
     scheme_authority: String,
     base_path: String,
     timeout: Duration,
+    metrics: Arc<Metrics>,
+    /// When the upstream last answered (ms since the epoch), for the readiness check.
+    last_answer_ms: AtomicI64,
 }
 
 impl Upstream {
     /// A client for the base URL `uri` (validated by the config), waiting at most `timeout`
     /// for response headers.
-    pub fn new(uri: &Uri, timeout: Duration) -> Upstream {
+    pub fn new(uri: &Uri, timeout: Duration, metrics: Arc<Metrics>) -> Upstream {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
@@ -57,6 +64,8 @@ impl Upstream {
             scheme_authority: format!("http://{authority}"),
             base_path: uri.path().trim_end_matches('/').to_string(),
             timeout,
+            metrics,
+            last_answer_ms: AtomicI64::new(0),
         }
     }
 
@@ -73,20 +82,56 @@ impl Upstream {
     /// Sends a prepared request. Connection failures are 502, no response headers within the
     /// timeout is 504; both are logged here with the upstream's address.
     pub async fn send(&self, request: Request<Body>) -> Result<Response<Body>, GatewayError> {
+        let _timer = self.metrics.upstream_duration.start_timer();
         match tokio::time::timeout(self.timeout, self.client.request(request)).await {
             Ok(Ok(response)) => {
+                self.last_answer_ms
+                    .store(SystemClock.now_ms(), Ordering::Relaxed);
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 Ok(Response::from_parts(parts, boxed(body)))
             }
             Ok(Err(error)) => {
+                self.metrics.upstream_error("connect");
                 tracing::warn!(upstream = %self.scheme_authority, error = %error_chain(&error), "upstream request failed");
                 Err(GatewayError::UpstreamUnavailable)
             }
             Err(_) => {
+                self.metrics.upstream_error("timeout");
                 tracing::warn!(upstream = %self.scheme_authority, timeout_s = self.timeout.as_secs(), "upstream did not answer in time");
                 Err(GatewayError::UpstreamTimeout)
             }
+        }
+    }
+}
+
+impl Upstream {
+    /// When the upstream last answered a request, ms since the epoch (0: never).
+    pub fn last_answer_ms(&self) -> i64 {
+        self.last_answer_ms.load(Ordering::Relaxed)
+    }
+
+    /// The upstream's `scheme://authority`, for logs and the readiness probe.
+    pub fn address(&self) -> &str {
+        &self.scheme_authority
+    }
+
+    /// Asks the upstream for `/` with a short deadline; any HTTP answer means it is up.
+    pub async fn probe(&self) -> bool {
+        let Ok(uri) = self.uri_for("/", None) else {
+            return false;
+        };
+        let request = Request::get(uri)
+            .body(crate::body::empty())
+            .expect("a GET with a valid URI is a valid request");
+        let probe = tokio::time::timeout(Duration::from_secs(2), self.client.request(request));
+        match probe.await {
+            Ok(Ok(_)) => {
+                self.last_answer_ms
+                    .store(SystemClock.now_ms(), Ordering::Relaxed);
+                true
+            }
+            _ => false,
         }
     }
 }

@@ -14,6 +14,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::gateway::Gateway;
+use crate::metrics::RevokeReason;
 use crate::proxy::ClientInfo;
 
 /// How long in-flight requests may take to finish once shutdown starts.
@@ -28,6 +29,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let gateway = Arc::new(gateway);
+    match gateway.store.count().await {
+        Ok(count) => gateway.metrics.sessions_active.set(count as i64),
+        Err(error) => tracing::error!(%error, "counting stored sessions failed"),
+    }
     let sweeper = tokio::spawn(sweep_expired(gateway.clone()));
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -86,7 +91,12 @@ async fn sweep_expired(gateway: Arc<Gateway>) {
         interval.tick().await;
         match gateway.store.sweep_expired(gateway.clock.now_ms()).await {
             Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "expired sessions swept"),
+            Ok(removed) => {
+                gateway
+                    .metrics
+                    .sessions_revoked(RevokeReason::Expired, removed);
+                tracing::info!(removed, "expired sessions swept");
+            }
             Err(error) => tracing::error!(%error, "sweeping expired sessions failed"),
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod device;
+pub mod metered;
 pub mod store;
 
 use std::sync::OnceLock;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use device::Device;
+pub use metered::MeteredStore;
 pub use store::{SessionStore, SledStore, StoreError};
 
 use crate::auth::TokenHash;

@@ -104,6 +104,9 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Removes sessions whose expiry is at or before `now_ms`; returns how many.
     async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError>;
+
+    /// How many sessions the store holds (may scan: for start-up, not per request).
+    async fn count(&self) -> Result<usize, StoreError>;
 }
 
 /// The sled-backed store.
@@ -423,6 +426,10 @@ impl SessionStore for SledStore {
                 .await?;
         }
         Ok(removed)
+    }
+
+    async fn count(&self) -> Result<usize, StoreError> {
+        Ok(self.sessions.len())
     }
 }
 

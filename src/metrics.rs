@@ -1,0 +1,253 @@
+//! Prometheus metrics. Every label is bounded: route classes, methods from a fixed list,
+//! status codes, decisions and reasons, never raw paths, user ids or session ids.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::auth::TokenRejection;
+
+/// Latency buckets in seconds: 100 µs to 30 s.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+/// Store operation buckets in seconds: 10 µs to 1 s (a flush is milliseconds).
+const STORE_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 1.0,
+];
+
+/// Why a session ended, for `sessiongate_sessions_revoked_total{reason}`.
+#[derive(Debug, Clone, Copy)]
+pub enum RevokeReason {
+    /// The user revoked one session.
+    User,
+    /// The user revoked all their sessions.
+    All,
+    /// Logout.
+    Logout,
+    /// A password change ended every session.
+    PasswordChange,
+    /// Swept after expiry.
+    Expired,
+    /// A rotated-away refresh token came back: the session was presumed stolen.
+    Reuse,
+}
+
+impl RevokeReason {
+    fn label(self) -> &'static str {
+        match self {
+            RevokeReason::User => "user",
+            RevokeReason::All => "all",
+            RevokeReason::Logout => "logout",
+            RevokeReason::PasswordChange => "password_change",
+            RevokeReason::Expired => "expired",
+            RevokeReason::Reuse => "reuse",
+        }
+    }
+}
+
+/// All of the gateway's metrics, in their own registry.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    /// Time from sending a request upstream to its response headers.
+    pub upstream_duration: Histogram,
+    upstream_errors: IntCounterVec,
+    auth_decisions: IntCounterVec,
+    /// Sessions in the store.
+    pub sessions_active: IntGauge,
+    /// Sessions created since start.
+    pub sessions_created: IntCounter,
+    sessions_revoked: IntCounterVec,
+    store_duration: HistogramVec,
+    /// Client connections open now.
+    pub connections_open: IntGauge,
+}
+
+impl Metrics {
+    /// Registers every metric (and the process collector) in a new registry.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("registered once");
+            c
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| {
+            let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+            let h = HistogramVec::new(opts, labels).expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("registered once");
+            h
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("registered once");
+            g
+        };
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "sessiongate_build_info",
+                "Always 1; the version as a label.",
+            ),
+            &["version"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(build_info.clone()))
+            .expect("registered once");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("registered once");
+        let sessions_created = IntCounter::new(
+            "sessiongate_sessions_created_total",
+            "Sessions created by a login or two-factor answer.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(sessions_created.clone()))
+            .expect("registered once");
+        Metrics {
+            http_requests: counter(
+                "sessiongate_http_requests_total",
+                "Requests answered, by route class, method and status.",
+                &["route_class", "method", "status"],
+            ),
+            http_duration: histogram(
+                "sessiongate_http_request_duration_seconds",
+                "Time from a request's arrival to its response headers, by route class.",
+                &["route_class"],
+                BUCKETS,
+            ),
+            upstream_duration: histogram(
+                "sessiongate_upstream_request_duration_seconds",
+                "Time from sending a request upstream to its response headers.",
+                &[],
+                BUCKETS,
+            )
+            .with_label_values(&[] as &[&str]),
+            upstream_errors: counter(
+                "sessiongate_upstream_errors_total",
+                "Upstream failures: connect (unreachable, refused, reset) or timeout.",
+                &["kind"],
+            ),
+            auth_decisions: counter(
+                "sessiongate_auth_decisions_total",
+                "Token checks, by decision: allowed, missing, invalid, expired, revoked.",
+                &["decision"],
+            ),
+            sessions_active: gauge("sessiongate_sessions_active", "Sessions in the store."),
+            sessions_created,
+            sessions_revoked: counter(
+                "sessiongate_sessions_revoked_total",
+                "Sessions ended, by reason: user, all, logout, password_change, expired, reuse.",
+                &["reason"],
+            ),
+            store_duration: histogram(
+                "sessiongate_store_operation_duration_seconds",
+                "Session store operations, by operation.",
+                &["op"],
+                STORE_BUCKETS,
+            ),
+            connections_open: gauge(
+                "sessiongate_connections_open",
+                "Client connections open now.",
+            ),
+            registry,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding to memory cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+
+    /// Counts one answered request.
+    pub fn observe_request(
+        &self,
+        route_class: &str,
+        method: &http::Method,
+        status: http::StatusCode,
+        seconds: f64,
+    ) {
+        self.http_requests
+            .with_label_values(&[route_class, method_label(method), status.as_str()])
+            .inc();
+        self.http_duration
+            .with_label_values(&[route_class])
+            .observe(seconds);
+    }
+
+    /// Counts one token check's outcome.
+    pub fn auth_decision(&self, outcome: Result<(), TokenRejection>) {
+        let decision = match outcome {
+            Ok(()) => "allowed",
+            Err(TokenRejection::Missing) => "missing",
+            Err(TokenRejection::Invalid) => "invalid",
+            Err(TokenRejection::Expired) => "expired",
+            Err(TokenRejection::UnknownSession) => "revoked",
+        };
+        self.auth_decisions.with_label_values(&[decision]).inc();
+    }
+
+    /// Counts an upstream failure: `connect` or `timeout`.
+    pub fn upstream_error(&self, kind: &'static str) {
+        self.upstream_errors.with_label_values(&[kind]).inc();
+    }
+
+    /// Counts ended sessions and lowers the active gauge.
+    pub fn sessions_revoked(&self, reason: RevokeReason, count: usize) {
+        if count == 0 {
+            return;
+        }
+        self.sessions_revoked
+            .with_label_values(&[reason.label()])
+            .inc_by(count as u64);
+        self.sessions_active.sub(count as i64);
+    }
+
+    /// Times a store operation.
+    pub fn store_timer(&self, op: &'static str) -> prometheus::HistogramTimer {
+        self.store_duration.with_label_values(&[op]).start_timer()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Methods outside the standard set share one label, so a client cannot grow the series.
+fn method_label(method: &http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
