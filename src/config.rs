@@ -18,6 +18,12 @@ use crate::routes::RoutePattern;
 pub struct Config {
     /// Address the gateway listens on. Default `127.0.0.1:8080`; override `SESSIONGATE_LISTEN`.
     pub listen: String,
+    /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`). Loopback by
+    /// default: `127.0.0.1:9090`; override `SESSIONGATE_ADMIN_LISTEN`. Empty: no admin listener.
+    pub admin_listen: String,
+    /// Worker threads of the runtime. 0 (the default): one per CPU core. Override
+    /// `SESSIONGATE_WORKERS`.
+    pub workers: usize,
     /// Base URL of the uploader's API server, `http://host:port[/base]`. Default
     /// `http://127.0.0.1:3000`; override `SESSIONGATE_UPSTREAM`.
     pub upstream: String,
@@ -38,6 +44,78 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// Which uploader routes are public, take API keys, or create, rotate or end sessions.
     pub routes: RoutesConfig,
+    /// Connection timeouts and limits.
+    pub limits: LimitsConfig,
+    /// TLS termination on the main listener.
+    pub tls: TlsConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Connection hygiene: timeouts and limits, each answered clearly.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Seconds a client has to send a request's headers; then the connection is closed (a
+    /// slow client cannot hold a worker). Default 10.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds an idle keep-alive connection is kept open. Default 75.
+    pub keep_alive_idle_seconds: u64,
+    /// Largest request head (request line and headers), in bytes; larger is answered 431.
+    /// Default 16384.
+    pub max_header_bytes: usize,
+    /// Most client connections open at once; further ones wait to be accepted. Default 10000.
+    pub max_connections: usize,
+    /// Largest request body, in bytes, answered 413 beyond. 0 (the default): no limit, since
+    /// uploads are large.
+    pub max_request_body_bytes: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT. Default 30.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// TLS on the main listener. Both `cert` and `key` set: the listener speaks TLS 1.2/1.3 with
+/// ALPN `h2` and `http/1.1`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first. Override `SESSIONGATE_TLS_CERT`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, RSA or EC). Override `SESSIONGATE_TLS_KEY`.
+    pub key: Option<PathBuf>,
+    /// Optional plain-HTTP listener that answers every request with a 308 redirect to HTTPS.
+    pub redirect_listen: Option<String>,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (the default) or `json`.
+    pub format: String,
+    /// Filter, e.g. `info` (the default) or `sessiongate=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            header_read_timeout_seconds: 10,
+            keep_alive_idle_seconds: 75,
+            max_header_bytes: 16 * 1024,
+            max_connections: 10_000,
+            max_request_body_bytes: 0,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
 }
 
 /// How access tokens are verified.
@@ -116,6 +194,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:9090".into(),
+            workers: 0,
             upstream: "http://127.0.0.1:3000".into(),
             data_dir: PathBuf::from("data/sessions"),
             api_prefix: "/api".into(),
@@ -124,6 +204,9 @@ impl Default for Config {
             proxy: ProxyConfig::default(),
             sessions: SessionsConfig::default(),
             routes: RoutesConfig::default(),
+            limits: LimitsConfig::default(),
+            tls: TlsConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -253,11 +336,40 @@ impl Config {
         if let Some(v) = env("SESSIONGATE_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
         }
+        if let Some(v) = env("SESSIONGATE_ADMIN_LISTEN") {
+            self.admin_listen = v;
+        }
+        if let Some(v) = env("SESSIONGATE_WORKERS") {
+            // A value that is not a number is reported by validate(), naming the variable.
+            self.workers = v.parse().unwrap_or(usize::MAX);
+        }
+        if let Some(v) = env("SESSIONGATE_TLS_CERT") {
+            self.tls.cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("SESSIONGATE_TLS_KEY") {
+            self.tls.key = Some(PathBuf::from(v));
+        }
     }
 
     /// Checks every value; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        self.admin_addr()?;
+        if self.workers > 1024 {
+            return Err(invalid(
+                "workers (or SESSIONGATE_WORKERS)",
+                self.workers,
+                "expected 0 (one per core) up to 1024",
+            ));
+        }
+        self.validate_limits()?;
+        self.validate_tls()?;
+        match self.log.format.as_str() {
+            "text" | "json" => {}
+            other => return Err(invalid("log.format", other, "expected text or json")),
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", &self.log.level, e))?;
         self.upstream_uri()?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "", "must not be empty"));
@@ -321,6 +433,75 @@ impl Config {
         }
         self.route_patterns()?;
         Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        for (key, value) in [
+            (
+                "limits.header_read_timeout_seconds",
+                l.header_read_timeout_seconds,
+            ),
+            ("limits.keep_alive_idle_seconds", l.keep_alive_idle_seconds),
+            ("limits.shutdown_grace_seconds", l.shutdown_grace_seconds),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, value, "must be at least 1"));
+            }
+        }
+        if l.max_header_bytes < 1024 {
+            return Err(invalid(
+                "limits.max_header_bytes",
+                l.max_header_bytes,
+                "must be at least 1024",
+            ));
+        }
+        if l.max_connections == 0 {
+            return Err(invalid("limits.max_connections", 0, "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let t = &self.tls;
+        match (&t.cert, &t.key) {
+            (Some(_), None) => Err(invalid(
+                "tls.key",
+                "",
+                "tls.cert is set, so tls.key must be too",
+            )),
+            (None, Some(_)) => Err(invalid(
+                "tls.cert",
+                "",
+                "tls.key is set, so tls.cert must be too",
+            )),
+            (None, None) if t.redirect_listen.is_some() => Err(invalid(
+                "tls.redirect_listen",
+                t.redirect_listen.as_deref().unwrap_or_default(),
+                "redirects to HTTPS need tls.cert and tls.key",
+            )),
+            _ => {
+                if let Some(addr) = &t.redirect_listen {
+                    addr.parse::<SocketAddr>()
+                        .map_err(|_| invalid("tls.redirect_listen", addr, "expected host:port"))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The admin listener's address, if there is one.
+    pub fn admin_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.admin_listen.is_empty() {
+            return Ok(None);
+        }
+        self.admin_listen.parse().map(Some).map_err(|_| {
+            invalid(
+                "admin_listen",
+                &self.admin_listen,
+                "expected host:port, e.g. 127.0.0.1:9090",
+            )
+        })
     }
 
     /// The listen address, parsed.
