@@ -91,20 +91,33 @@ fn known(value: &str) -> String {
     }
 }
 
-/// The first `product/version` token of a User-Agent (RFC 9110 section 10.1.5).
+/// The client's own `product/version` token (RFC 9110 section 10.1.5): the first one, or,
+/// when that is the generic `Mozilla/5.0` of a browser-like agent woothee did not know, the
+/// last one (`... SomeApp/1.0`).
 fn first_product(agent: &str) -> Option<(&str, &str)> {
-    let token = agent.split_whitespace().next()?;
-    let (product, version) = token.split_once('/').unwrap_or((token, ""));
+    let products = agent
+        .split_whitespace()
+        .filter(|token| !token.starts_with('('));
+    let mut chosen = products.clone().next()?;
+    if chosen.starts_with("Mozilla/")
+        && let Some(last) = products.filter(|t| t.contains('/')).next_back()
+    {
+        chosen = last;
+    }
+    let (product, version) = chosen.split_once('/').unwrap_or((chosen, ""));
     if product.is_empty() {
         return None;
     }
     Some((product, if version.is_empty() { UNKNOWN } else { version }))
 }
 
-/// Keeps printable characters only, bounded in length.
+/// Keeps printable characters only, bounded in length; nothing left is "unknown".
 fn clean(value: &str) -> String {
     let cleaned: String = value.chars().filter(|c| !c.is_control()).collect();
-    truncate(&cleaned, MAX_FIELD_LEN).to_string()
+    match truncate(cleaned.trim(), MAX_FIELD_LEN) {
+        "" => UNKNOWN.to_string(),
+        kept => kept.to_string(),
+    }
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.

@@ -1,0 +1,560 @@
+use super::*;
+
+use crate::auth::token_hash;
+use crate::sessions::Device;
+
+/// A session numbered `n`: id `[n; 12]`, tokens "access n" and "refresh n".
+fn session(n: u8, user: &str, created_at_ms: i64, expire_at_ms: i64) -> Session {
+    Session {
+        id: [n; 12],
+        user: user.into(),
+        access_hash: token_hash(&format!("access {n}")),
+        refresh_hash: token_hash(&format!("refresh {n}")),
+        device: Device::from_user_agent(Some("ShareX/15.0.0")),
+        location: "Berlin, Berlin DE".into(),
+        created_at_ms,
+        updated_at_ms: created_at_ms,
+        expire_at_ms,
+    }
+}
+
+fn open(dir: &tempfile::TempDir) -> SledStore {
+    SledStore::open(dir.path()).expect("store opens")
+}
+
+/// The ids of a user's sessions, in the order `list_user` gives them.
+async fn listed(store: &SledStore, user: &str) -> Vec<[u8; 12]> {
+    store
+        .list_user(user)
+        .await
+        .expect("list")
+        .iter()
+        .map(|s| s.id)
+        .collect()
+}
+
+/// How many sessions the store holds, through the trait.
+async fn count(store: &SledStore) -> usize {
+    SessionStore::count(store).await.expect("count")
+}
+
+fn grant(session: &Session) -> AccessGrant {
+    AccessGrant {
+        session_id: session.session_id(),
+        user: session.user.clone(),
+        expire_at_ms: session.expire_at_ms,
+    }
+}
+
+#[tokio::test]
+async fn created_session_is_found_by_access_and_refresh_hash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let s = session(1, "5fc1d2e3a4b5c6d7e8f90a1b", 1_000, 9_000);
+
+    let evicted = store.create(&s).await.expect("create");
+    assert!(evicted.is_empty());
+    assert_eq!(count(&store).await, 1);
+
+    let found = store
+        .find_access(&s.access_hash)
+        .await
+        .expect("find_access");
+    assert_eq!(
+        found,
+        Some(AccessGrant {
+            session_id: SessionId([1; 12]),
+            user: "5fc1d2e3a4b5c6d7e8f90a1b".into(),
+            expire_at_ms: 9_000,
+        })
+    );
+    let by_refresh = store
+        .find_refresh(&s.refresh_hash)
+        .await
+        .expect("find_refresh");
+    assert_eq!(by_refresh, Some(s.clone()));
+    assert_eq!(
+        store.get(s.session_id()).await.expect("get"),
+        Some(s.clone())
+    );
+
+    // The access hash is not a refresh hash and the other way round.
+    assert_eq!(
+        store.find_refresh(&s.access_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.find_access(&s.refresh_hash).await.expect("find"),
+        None
+    );
+    let unknown = token_hash("never issued");
+    assert_eq!(store.find_access(&unknown).await.expect("find"), None);
+    assert_eq!(store.find_refresh(&unknown).await.expect("find"), None);
+    assert_eq!(store.get(SessionId([9; 12])).await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn list_user_gives_only_that_user_oldest_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    // Ids run against creation order, so an id-ordered listing would be caught.
+    let newest = session(1, "ab", 3_000, 99_000);
+    let oldest = session(2, "ab", 1_000, 99_000);
+    let middle = session(3, "ab", 2_000, 99_000);
+    let other = session(4, "abc", 500, 99_000);
+    let another = session(5, "a", 1_500, 99_000);
+    for s in [&newest, &other, &oldest, &another, &middle] {
+        store.create(s).await.expect("create");
+    }
+
+    assert_eq!(listed(&store, "ab").await, [[2; 12], [3; 12], [1; 12]]);
+    assert_eq!(listed(&store, "abc").await, [[4; 12]]);
+    assert_eq!(listed(&store, "a").await, [[5; 12]]);
+    assert!(listed(&store, "b").await.is_empty());
+    assert!(listed(&store, "").await.is_empty());
+
+    let full = store.list_user("ab").await.expect("list");
+    assert_eq!(full, [oldest, middle, newest]);
+}
+
+#[tokio::test]
+async fn rotate_replaces_hashes_and_expiry_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let older = session(1, "u", 1_000, 5_000);
+    let younger = session(2, "u", 2_000, 6_000);
+    store.create(&older).await.expect("create");
+    store.create(&younger).await.expect("create");
+
+    let new_access = token_hash("access 1 rotated");
+    let new_refresh = token_hash("refresh 1 rotated");
+    let rotated = store
+        .rotate(older.session_id(), new_access, new_refresh, 50_000, 4_000)
+        .await
+        .expect("rotate")
+        .expect("the session exists");
+
+    let expected = Session {
+        access_hash: new_access,
+        refresh_hash: new_refresh,
+        expire_at_ms: 50_000,
+        updated_at_ms: 4_000,
+        ..older.clone()
+    };
+    assert_eq!(rotated, expected);
+    assert_eq!(rotated.id, older.id);
+    assert_eq!(rotated.created_at_ms, 1_000);
+    assert_eq!(
+        store.get(older.session_id()).await.expect("get"),
+        Some(expected.clone())
+    );
+
+    assert_eq!(
+        store.find_access(&older.access_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.find_refresh(&older.refresh_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.find_access(&new_access).await.expect("find"),
+        Some(grant(&expected))
+    );
+    assert_eq!(
+        store.find_refresh(&new_refresh).await.expect("find"),
+        Some(expected.clone())
+    );
+
+    // Still one record, still listed by creation time, the other session untouched.
+    assert_eq!(count(&store).await, 2);
+    assert_eq!(listed(&store, "u").await, [[1; 12], [2; 12]]);
+    assert_eq!(
+        store.find_access(&younger.access_hash).await.expect("find"),
+        Some(grant(&younger))
+    );
+}
+
+#[tokio::test]
+async fn rotate_of_a_missing_session_is_none_and_indexes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let s = session(1, "u", 1_000, 5_000);
+    store.create(&s).await.expect("create");
+
+    let new_access = token_hash("a");
+    let new_refresh = token_hash("r");
+    let rotated = store
+        .rotate(SessionId([7; 12]), new_access, new_refresh, 9_000, 2_000)
+        .await
+        .expect("rotate");
+    assert_eq!(rotated, None);
+    assert_eq!(store.find_access(&new_access).await.expect("find"), None);
+    assert_eq!(store.find_refresh(&new_refresh).await.expect("find"), None);
+    assert_eq!(count(&store).await, 1);
+
+    // Revoked, then rotated: still gone.
+    store.revoke(s.session_id()).await.expect("revoke");
+    let rotated = store
+        .rotate(s.session_id(), new_access, new_refresh, 9_000, 2_000)
+        .await
+        .expect("rotate");
+    assert_eq!(rotated, None);
+    assert_eq!(count(&store).await, 0);
+    assert_eq!(store.find_access(&new_access).await.expect("find"), None);
+}
+
+#[tokio::test]
+async fn revoke_removes_the_session_and_every_index_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let gone = session(1, "u", 1_000, 5_000);
+    let kept = session(2, "u", 2_000, 5_000);
+    store.create(&gone).await.expect("create");
+    store.create(&kept).await.expect("create");
+
+    let revoked = store.revoke(gone.session_id()).await.expect("revoke");
+    assert_eq!(revoked, Some(gone.clone()));
+
+    assert_eq!(
+        store.find_access(&gone.access_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.find_refresh(&gone.refresh_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(store.get(gone.session_id()).await.expect("get"), None);
+    assert_eq!(listed(&store, "u").await, [[2; 12]]);
+    assert_eq!(count(&store).await, 1);
+
+    assert_eq!(store.revoke(gone.session_id()).await.expect("revoke"), None);
+    assert_eq!(count(&store).await, 1);
+    assert_eq!(
+        store.revoke(kept.session_id()).await.expect("revoke"),
+        Some(kept)
+    );
+    assert_eq!(count(&store).await, 0);
+}
+
+#[tokio::test]
+async fn revoke_leaves_other_sessions_working() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let gone = session(1, "u", 1_000, 5_000);
+    let kept = session(2, "u", 2_000, 6_000);
+    store.create(&gone).await.expect("create");
+    store.create(&kept).await.expect("create");
+
+    store.revoke(gone.session_id()).await.expect("revoke");
+    assert_eq!(
+        store.find_access(&kept.access_hash).await.expect("find"),
+        Some(grant(&kept))
+    );
+    assert_eq!(
+        store.find_refresh(&kept.refresh_hash).await.expect("find"),
+        Some(kept.clone())
+    );
+    assert_eq!(store.get(kept.session_id()).await.expect("get"), Some(kept));
+}
+
+#[tokio::test]
+async fn revoke_user_removes_only_that_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let mine = [
+        session(1, "ab", 1_000, 9_000),
+        session(2, "ab", 2_000, 9_000),
+        session(3, "ab", 3_000, 9_000),
+    ];
+    let theirs = [
+        session(4, "abc", 1_500, 9_000),
+        session(5, "a", 2_500, 9_000),
+    ];
+    for s in mine.iter().chain(&theirs) {
+        store.create(s).await.expect("create");
+    }
+
+    assert_eq!(store.revoke_user("ab").await.expect("revoke_user"), 3);
+
+    for s in &mine {
+        assert_eq!(store.get(s.session_id()).await.expect("get"), None);
+        assert_eq!(store.find_access(&s.access_hash).await.expect("find"), None);
+        assert_eq!(
+            store.find_refresh(&s.refresh_hash).await.expect("find"),
+            None
+        );
+    }
+    assert!(listed(&store, "ab").await.is_empty());
+    for s in &theirs {
+        assert_eq!(
+            store.find_access(&s.access_hash).await.expect("find"),
+            Some(grant(s))
+        );
+    }
+    assert_eq!(listed(&store, "abc").await, [[4; 12]]);
+    assert_eq!(listed(&store, "a").await, [[5; 12]]);
+    assert_eq!(count(&store).await, 2);
+
+    assert_eq!(store.revoke_user("ab").await.expect("revoke_user"), 0);
+    assert_eq!(store.revoke_user("nobody").await.expect("revoke_user"), 0);
+    assert_eq!(count(&store).await, 2);
+}
+
+#[tokio::test]
+async fn sweep_removes_exactly_the_expired_sessions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let early = session(1, "u", 100, 1_000);
+    let due_now = session(2, "v", 100, 2_000);
+    let later = session(3, "u", 100, 2_001);
+    let much_later = session(4, "w", 100, 1_000_000);
+    for s in [&much_later, &later, &early, &due_now] {
+        store.create(s).await.expect("create");
+    }
+
+    assert_eq!(store.sweep_expired(999).await.expect("sweep"), 0);
+    assert_eq!(count(&store).await, 4);
+
+    assert_eq!(store.sweep_expired(2_000).await.expect("sweep"), 2);
+    for s in [&early, &due_now] {
+        assert_eq!(store.get(s.session_id()).await.expect("get"), None);
+        assert_eq!(store.find_access(&s.access_hash).await.expect("find"), None);
+        assert_eq!(
+            store.find_refresh(&s.refresh_hash).await.expect("find"),
+            None
+        );
+    }
+    for s in [&later, &much_later] {
+        assert_eq!(
+            store.get(s.session_id()).await.expect("get").as_ref(),
+            Some(s)
+        );
+        assert_eq!(
+            store.find_access(&s.access_hash).await.expect("find"),
+            Some(grant(s))
+        );
+    }
+    assert_eq!(listed(&store, "u").await, [[3; 12]]);
+    assert!(listed(&store, "v").await.is_empty());
+
+    // Nothing left that is due: a second sweep at the same time removes nothing.
+    assert_eq!(store.sweep_expired(2_000).await.expect("sweep"), 0);
+    assert_eq!(count(&store).await, 2);
+}
+
+#[tokio::test]
+async fn sweep_respects_an_expiry_extended_by_rotate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let extended = session(1, "u", 100, 1_000);
+    let not_extended = session(2, "u", 200, 1_000);
+    store.create(&extended).await.expect("create");
+    store.create(&not_extended).await.expect("create");
+
+    let access = token_hash("access 1 rotated");
+    let refresh = token_hash("refresh 1 rotated");
+    store
+        .rotate(extended.session_id(), access, refresh, 10_000, 900)
+        .await
+        .expect("rotate")
+        .expect("exists");
+
+    assert_eq!(store.sweep_expired(5_000).await.expect("sweep"), 1);
+    assert_eq!(
+        store.get(not_extended.session_id()).await.expect("get"),
+        None
+    );
+    let grant = store.find_access(&access).await.expect("find");
+    assert_eq!(grant.map(|g| g.expire_at_ms), Some(10_000));
+    assert_eq!(listed(&store, "u").await, [[1; 12]]);
+
+    // At its new expiry it goes.
+    assert_eq!(store.sweep_expired(9_999).await.expect("sweep"), 0);
+    assert_eq!(store.sweep_expired(10_000).await.expect("sweep"), 1);
+    assert_eq!(store.find_access(&access).await.expect("find"), None);
+    assert_eq!(count(&store).await, 0);
+}
+
+#[tokio::test]
+async fn sweep_at_the_end_of_time_removes_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store
+        .create(&session(1, "u", 100, 1_000))
+        .await
+        .expect("create");
+    store
+        .create(&session(2, "u", 100, i64::MAX))
+        .await
+        .expect("create");
+
+    assert_eq!(store.sweep_expired(i64::MAX).await.expect("sweep"), 2);
+    assert_eq!(count(&store).await, 0);
+}
+
+#[tokio::test]
+async fn identical_tokens_evict_the_older_session() {
+    // Two logins of one user in the same second: byte-identical access and refresh tokens.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let first = session(1, "u", 1_000, 9_000);
+    let second = Session {
+        id: [2; 12],
+        created_at_ms: 1_400,
+        updated_at_ms: 1_400,
+        expire_at_ms: 9_400,
+        ..first.clone()
+    };
+    store.create(&first).await.expect("create");
+
+    let evicted = store.create(&second).await.expect("create");
+    assert_eq!(evicted, [first.session_id()]);
+    assert_eq!(store.get(first.session_id()).await.expect("get"), None);
+    assert_eq!(
+        store.find_access(&first.access_hash).await.expect("find"),
+        Some(grant(&second))
+    );
+    assert_eq!(
+        store.find_refresh(&first.refresh_hash).await.expect("find"),
+        Some(second.clone())
+    );
+    assert_eq!(listed(&store, "u").await, [[2; 12]]);
+    assert_eq!(count(&store).await, 1);
+
+    // Revoking the survivor must not leave the shared token working.
+    assert_eq!(
+        store.revoke(second.session_id()).await.expect("revoke"),
+        Some(second.clone())
+    );
+    assert_eq!(
+        store.find_access(&first.access_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.find_refresh(&first.refresh_hash).await.expect("find"),
+        None
+    );
+    assert!(listed(&store, "u").await.is_empty());
+    assert_eq!(count(&store).await, 0);
+}
+
+#[tokio::test]
+async fn a_shared_access_hash_alone_evicts_the_older_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let first = session(1, "u", 1_000, 9_000);
+    let second = Session {
+        access_hash: first.access_hash,
+        ..session(2, "u", 1_500, 9_500)
+    };
+    store.create(&first).await.expect("create");
+
+    let evicted = store.create(&second).await.expect("create");
+    assert_eq!(evicted, [first.session_id()]);
+    assert_eq!(store.get(first.session_id()).await.expect("get"), None);
+    assert_eq!(
+        store.find_access(&first.access_hash).await.expect("find"),
+        Some(grant(&second))
+    );
+    // The evicted session's own refresh token is gone with it.
+    assert_eq!(
+        store.find_refresh(&first.refresh_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_refresh(&second.refresh_hash)
+            .await
+            .expect("find"),
+        Some(second.clone())
+    );
+    assert_eq!(listed(&store, "u").await, [[2; 12]]);
+
+    store.revoke(second.session_id()).await.expect("revoke");
+    assert_eq!(
+        store.find_access(&first.access_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(count(&store).await, 0);
+}
+
+#[tokio::test]
+async fn reopening_the_directory_gives_back_the_same_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kept = session(1, "ab", 1_000, 9_000);
+    let revoked = session(2, "ab", 2_000, 9_000);
+    let rotated = session(3, "ab", 3_000, 9_000);
+    let other_user = session(4, "abc", 500, 9_000);
+    let new_access = token_hash("access 3 rotated");
+    let new_refresh = token_hash("refresh 3 rotated");
+    let rotated_now = Session {
+        access_hash: new_access,
+        refresh_hash: new_refresh,
+        expire_at_ms: 20_000,
+        updated_at_ms: 4_000,
+        ..rotated.clone()
+    };
+    {
+        let store = open(&dir);
+        for s in [&kept, &revoked, &rotated, &other_user] {
+            store.create(s).await.expect("create");
+        }
+        store.revoke(revoked.session_id()).await.expect("revoke");
+        store
+            .rotate(rotated.session_id(), new_access, new_refresh, 20_000, 4_000)
+            .await
+            .expect("rotate");
+    }
+
+    let store = open(&dir);
+    assert_eq!(count(&store).await, 3);
+    assert_eq!(
+        store.list_user("ab").await.expect("list"),
+        [kept.clone(), rotated_now.clone()]
+    );
+    assert_eq!(listed(&store, "abc").await, [[4; 12]]);
+
+    assert_eq!(
+        store.find_access(&kept.access_hash).await.expect("find"),
+        Some(grant(&kept))
+    );
+    assert_eq!(
+        store.find_refresh(&kept.refresh_hash).await.expect("find"),
+        Some(kept.clone())
+    );
+    assert_eq!(
+        store.find_access(&new_access).await.expect("find"),
+        Some(grant(&rotated_now))
+    );
+    assert_eq!(
+        store.find_access(&rotated.access_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_refresh(&rotated.refresh_hash)
+            .await
+            .expect("find"),
+        None
+    );
+
+    assert_eq!(store.get(revoked.session_id()).await.expect("get"), None);
+    assert_eq!(
+        store.find_access(&revoked.access_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_refresh(&revoked.refresh_hash)
+            .await
+            .expect("find"),
+        None
+    );
+
+    // The expiry index came back too: the sweep sees the old expiries and the new one.
+    assert_eq!(store.sweep_expired(9_000).await.expect("sweep"), 2);
+    assert_eq!(listed(&store, "ab").await, [[3; 12]]);
+    assert_eq!(store.sweep_expired(20_000).await.expect("sweep"), 1);
+    assert_eq!(count(&store).await, 0);
+}
