@@ -166,6 +166,10 @@ pub struct SessionsConfig {
     /// passes through without creating a session (and is logged); a larger refresh request
     /// is answered 413. Default 65536.
     pub capture_limit_bytes: usize,
+    /// Seconds after a refresh during which the replaced refresh token may still be presented
+    /// (two tabs racing) and is merely refused. Presented later, it means someone holds a
+    /// copy: the whole session is revoked. Default 10.
+    pub refresh_reuse_grace_seconds: u64,
     /// Seconds between sweeps of expired sessions. Expired sessions are refused at once
     /// whatever this is; the sweep only frees space. Default 60.
     pub sweep_interval_seconds: u64,
@@ -239,6 +243,7 @@ impl Default for SessionsConfig {
             endpoint: "/account/sessions".into(),
             location_header: None,
             capture_limit_bytes: 64 * 1024,
+            refresh_reuse_grace_seconds: 10,
             sweep_interval_seconds: 60,
         }
     }

@@ -8,7 +8,7 @@ use http::header::{ACCEPT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use serde::Deserialize;
 
-use crate::auth::{Claims, TokenRejection, token_hash};
+use crate::auth::{Claims, TokenHash, TokenRejection, token_hash};
 use crate::body::{Body, Captured, capture, full};
 use crate::error::GatewayError;
 use crate::gateway::{Caller, Exchange, Gateway, Target, store_failed};
@@ -95,13 +95,17 @@ pub async fn refresh(
     let token = refresh_token_field(&parts.headers, &body).ok_or(TokenRejection::Missing)?;
     let now = gateway.clock.now_ms();
     let claims = gateway.verifier.verify(&token, now)?;
-    let session = gateway
+    let hash = token_hash(&token);
+    let found = gateway
         .store
-        .find_refresh(&token_hash(&token))
+        .find_refresh(&hash)
         .await
         .map_err(store_failed)?
-        .filter(|s| s.expire_at_ms > now && s.user == claims.sub)
-        .ok_or(TokenRejection::UnknownSession)?;
+        .filter(|s| s.expire_at_ms > now && s.user == claims.sub);
+    let Some(session) = found else {
+        detect_reuse(gateway, &hash, now).await?;
+        return Err(TokenRejection::UnknownSession.into());
+    };
     exchange.caller = Some(Caller {
         user: session.user.clone(),
         session_id: session.session_id(),
@@ -142,6 +146,44 @@ pub async fn refresh(
         // Revoked while the uploader was answering: its new tokens must not reach the client.
         None => Err(TokenRejection::UnknownSession.into()),
     }
+}
+
+/// A refresh token that no live session holds: if a rotation replaced it, it is being used a
+/// second time. Past the grace window that means someone else holds a copy, and the whole
+/// session is revoked at once, so both holders are refused from now on.
+async fn detect_reuse(
+    gateway: &Gateway,
+    hash: &TokenHash,
+    now_ms: i64,
+) -> Result<(), GatewayError> {
+    let Some(rotated) = gateway
+        .store
+        .find_rotated(hash)
+        .await
+        .map_err(store_failed)?
+    else {
+        return Ok(());
+    };
+    let age_ms = now_ms - rotated.rotated_at_ms;
+    if age_ms <= gateway.reuse_grace_ms {
+        tracing::info!(session = %rotated.session_id, age_ms, "refresh with a just-replaced token (within the grace window): refused, session kept");
+        return Ok(());
+    }
+    let revoked = gateway
+        .store
+        .revoke(rotated.session_id)
+        .await
+        .map_err(store_failed)?;
+    if let Some(session) = revoked {
+        gateway.metrics.sessions_revoked(RevokeReason::Reuse, 1);
+        tracing::warn!(
+            session = %rotated.session_id,
+            user = %session.user,
+            age_ms,
+            "a replaced refresh token was used again: session revoked (presumed stolen)"
+        );
+    }
+    Ok(())
 }
 
 /// Logout: ends the caller's session (durably) and forwards the request, so the uploader

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::store::{AccessGrant, SessionStore, StoreError};
+use super::store::{AccessGrant, RotatedToken, SessionStore, StoreError};
 use super::{Session, SessionId};
 use crate::auth::TokenHash;
 use crate::metrics::Metrics;
@@ -52,6 +52,11 @@ impl SessionStore for MeteredStore {
         self.inner
             .rotate(id, access_hash, refresh_hash, expire_at_ms, now_ms)
             .await
+    }
+
+    async fn find_rotated(&self, hash: &TokenHash) -> Result<Option<RotatedToken>, StoreError> {
+        let _timer = self.metrics.store_timer("find_rotated");
+        self.inner.find_rotated(hash).await
     }
 
     async fn revoke(&self, id: SessionId) -> Result<Option<Session>, StoreError> {

@@ -9,6 +9,11 @@
 //! | `by_refresh` | SHA-512 of the refresh token          | session id                   |
 //! | `by_user`    | user length (u16), user, created, id  | empty: a user's sessions in creation order |
 //! | `by_expiry`  | expiry (ms, big-endian), id           | empty: what the sweeper removes |
+//! | `rotated`    | SHA-512 of a rotated-away refresh token | id, rotation time, expiry ([`RotatedToken`]) |
+//! | `rotated_by_expiry` | expiry, hash                   | empty: what the sweeper removes |
+//!
+//! A refresh token that was rotated away stays in `rotated` until it would have expired, so a
+//! second use of it (a stolen copy) can be recognised.
 //!
 //! The per-request check reads `by_access` alone: its value carries what the check needs, so
 //! no record is decoded. Every change touches all trees in one sled transaction and is
@@ -63,6 +68,15 @@ pub struct AccessGrant {
     pub expire_at_ms: i64,
 }
 
+/// A refresh token that a rotation replaced: kept to recognise its reuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatedToken {
+    /// The session it belonged to.
+    pub session_id: SessionId,
+    /// When it was rotated away, ms since the epoch.
+    pub rotated_at_ms: i64,
+}
+
 /// Where sessions live. Every method that changes something returns once the change is
 /// durable. The interface is async so that a store shared by several gateway replicas can
 /// implement it too.
@@ -79,7 +93,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The session holding this refresh-token hash, if any.
     async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
 
-    /// Replaces a session's token hashes and expiry in place (same id, same creation time).
+    /// Replaces a session's token hashes and expiry in place (same id, same creation time),
+    /// and remembers the replaced refresh token (see [`SessionStore::find_rotated`]).
     /// `None` if the session no longer exists.
     async fn rotate(
         &self,
@@ -89,6 +104,9 @@ pub trait SessionStore: Send + Sync + 'static {
         expire_at_ms: i64,
         now_ms: i64,
     ) -> Result<Option<Session>, StoreError>;
+
+    /// The session a rotated-away refresh token belonged to, while that token has not expired.
+    async fn find_rotated(&self, hash: &TokenHash) -> Result<Option<RotatedToken>, StoreError>;
 
     /// Removes one session; returns it if it existed.
     async fn revoke(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
@@ -118,6 +136,8 @@ pub struct SledStore {
     by_refresh: sled::Tree,
     by_user: sled::Tree,
     by_expiry: sled::Tree,
+    rotated: sled::Tree,
+    rotated_by_expiry: sled::Tree,
 }
 
 impl SledStore {
@@ -130,8 +150,28 @@ impl SledStore {
             by_refresh: db.open_tree("by_refresh")?,
             by_user: db.open_tree("by_user")?,
             by_expiry: db.open_tree("by_expiry")?,
+            rotated: db.open_tree("rotated")?,
+            rotated_by_expiry: db.open_tree("rotated_by_expiry")?,
             db,
         })
+    }
+
+    /// Forgets rotated-away refresh tokens that have expired (keys before `end`).
+    async fn sweep_rotated(&self, now_ms: i64) -> Result<(), StoreError> {
+        let keys = expired_keys(&self.rotated_by_expiry, now_ms)
+            .keys()
+            .collect::<Result<Vec<_>, _>>()?;
+        for batch in keys.chunks(SWEEP_BATCH) {
+            self.write(|trees| {
+                for key in batch {
+                    trees.rotated.remove(&key[8..])?;
+                    trees.rotated_by_expiry.remove(key.as_ref())?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Number of stored sessions (a scan: for start-up and tests, not per request).
@@ -150,17 +190,22 @@ impl SledStore {
             &self.by_refresh,
             &self.by_user,
             &self.by_expiry,
+            &self.rotated,
+            &self.rotated_by_expiry,
         );
-        let result =
-            trees.transaction(|(sessions, by_access, by_refresh, by_user, by_expiry)| {
+        let result = trees.transaction(
+            |(sessions, by_access, by_refresh, by_user, by_expiry, rotated, rotated_by_expiry)| {
                 f(&Trees {
                     sessions,
                     by_access,
                     by_refresh,
                     by_user,
                     by_expiry,
+                    rotated,
+                    rotated_by_expiry,
                 })
-            })?;
+            },
+        )?;
         self.db.flush_async().await?;
         Ok(result)
     }
@@ -173,6 +218,8 @@ struct Trees<'a> {
     by_refresh: &'a TransactionalTree,
     by_user: &'a TransactionalTree,
     by_expiry: &'a TransactionalTree,
+    rotated: &'a TransactionalTree,
+    rotated_by_expiry: &'a TransactionalTree,
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -305,6 +352,22 @@ fn expiry_key(session: &Session) -> [u8; 20] {
     key
 }
 
+/// The entries of an expiry-keyed tree whose expiry is at or before `now_ms`.
+fn expired_keys(tree: &sled::Tree, now_ms: i64) -> sled::Iter {
+    match now_ms.max(0).checked_add(1) {
+        Some(end) => tree.range(..end.to_be_bytes().as_slice()),
+        None => tree.iter(),
+    }
+}
+
+/// `rotated_by_expiry` key: expiry (big-endian), then the token hash.
+fn rotated_expiry_key(expire_at_ms: i64, hash: &TokenHash) -> Vec<u8> {
+    let mut key = Vec::with_capacity(72);
+    key.extend_from_slice(&expire_at_ms.max(0).to_be_bytes());
+    key.extend_from_slice(hash);
+    key
+}
+
 /// The session id at the end of a `by_user` or `by_expiry` key.
 fn key_id(key: &[u8]) -> [u8; 12] {
     let mut id = [0u8; 12];
@@ -349,6 +412,17 @@ impl SessionStore for SledStore {
             let Some(old) = trees.remove(&id.0)? else {
                 return Ok(None);
             };
+            if old.refresh_hash != refresh_hash {
+                // The old refresh token lives until the old expiry: remember it until then.
+                let mut value = Vec::with_capacity(28);
+                value.extend_from_slice(&old.id);
+                value.extend_from_slice(&now_ms.to_be_bytes());
+                value.extend_from_slice(&old.expire_at_ms.to_be_bytes());
+                trees.rotated.insert(&old.refresh_hash[..], value)?;
+                trees
+                    .rotated_by_expiry
+                    .insert(rotated_expiry_key(old.expire_at_ms, &old.refresh_hash), &[])?;
+            }
             let session = Session {
                 access_hash,
                 refresh_hash,
@@ -360,6 +434,24 @@ impl SessionStore for SledStore {
             Ok(Some(session))
         })
         .await
+    }
+
+    async fn find_rotated(&self, hash: &TokenHash) -> Result<Option<RotatedToken>, StoreError> {
+        let Some(value) = self.rotated.get(hash)? else {
+            return Ok(None);
+        };
+        if value.len() != 28 {
+            return Err(corrupt("short rotated-token entry"));
+        }
+        let number = |range: std::ops::Range<usize>| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&value[range]);
+            i64::from_be_bytes(bytes)
+        };
+        Ok(Some(RotatedToken {
+            session_id: SessionId(grant_id(&value)),
+            rotated_at_ms: number(12..20),
+        }))
     }
 
     async fn revoke(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -401,10 +493,7 @@ impl SessionStore for SledStore {
     }
 
     async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError> {
-        let end = (now_ms.max(0) + 1).to_be_bytes();
-        let ids = self
-            .by_expiry
-            .range(..end.as_slice())
+        let ids = expired_keys(&self.by_expiry, now_ms)
             .keys()
             .map(|k| k.map(|k| key_id(&k)))
             .collect::<Result<Vec<_>, _>>()?;
@@ -425,6 +514,7 @@ impl SessionStore for SledStore {
                 })
                 .await?;
         }
+        self.sweep_rotated(now_ms).await?;
         Ok(removed)
     }
 
