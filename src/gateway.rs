@@ -9,7 +9,7 @@ use http::{HeaderMap, Request, Response};
 
 use crate::auth::{TokenRejection, TokenVerifier, bearer_token, token_hash};
 use crate::body::Body;
-use crate::config::Config;
+use crate::config::{Config, LimitsConfig};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::proxy::{self, ClientInfo, IdentityHeaders, Upstream};
@@ -30,8 +30,10 @@ pub struct Gateway {
     pub(crate) identity: IdentityHeaders,
     pub(crate) location_header: Option<HeaderName>,
     pub(crate) capture_limit: usize,
+    pub(crate) reuse_grace_ms: i64,
     pub(crate) sweep_interval: Duration,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limits: LimitsConfig,
     prefix: String,
     strip_prefix: bool,
 }
@@ -101,8 +103,12 @@ impl Gateway {
             },
             location_header: config.sessions.location_header.as_deref().map(header),
             capture_limit: config.sessions.capture_limit_bytes,
+            reuse_grace_ms: i64::try_from(config.sessions.refresh_reuse_grace_seconds)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
             sweep_interval: Duration::from_secs(config.sessions.sweep_interval_seconds),
             metrics,
+            limits: config.limits.clone(),
             prefix: config.api_prefix.clone(),
             strip_prefix: config.strip_prefix,
         })
@@ -156,7 +162,27 @@ impl Gateway {
     ) -> Result<Response<Body>, GatewayError> {
         let (route, target) = self.classify(&request)?;
         exchange.route_class = route.class();
+        let request = self.limit_body(request)?;
         self.serve(route, target, request, exchange).await
+    }
+
+    /// Applies `limits.max_request_body_bytes`: a declared length over it is answered 413 at
+    /// once; a streamed body that grows past it is cut, failing the upstream request.
+    fn limit_body(&self, request: Request<Body>) -> Result<Request<Body>, GatewayError> {
+        let limit = self.limits.max_request_body_bytes;
+        if limit == 0 {
+            return Ok(request);
+        }
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit) {
+            return Err(GatewayError::BodyTooLarge);
+        }
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(request.map(|body| crate::body::boxed(http_body_util::Limited::new(body, limit))))
     }
 
     /// Normalises the path, removes the prefix and classifies the route.

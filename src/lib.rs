@@ -2,8 +2,9 @@
 //!
 //! A request flows through the modules in this order:
 //!
-//! - [`server`] accepts connections (HTTP/1.1 and HTTP/2) and hands each request to the
-//!   [`gateway`], which holds everything a request needs and reads top to bottom:
+//! - [`server`] accepts connections (HTTP/1.1 and HTTP/2, plain or TLS through [`tls`], whose
+//!   certificate reloads without a restart) and hands each request to the [`gateway`], which
+//!   holds everything a request needs and reads top to bottom:
 //! - [`routes`] normalises the path to one canonical spelling and classifies it with the
 //!   route policy from [`config`]: the sessions endpoints, a lifecycle route (login, refresh,
 //!   logout, password change), a public or API-key route, or (by default) a session route;
@@ -13,6 +14,8 @@
 //!   login, refresh and logout exchanges to create, rotate and end sessions; [`proxy`]
 //!   forwards everything else upstream, streaming bodies ([`body`]).
 //! - [`error`] is the one place where a refusal becomes a status and a JSON body.
+//! - [`metrics`] counts what happens (Prometheus); [`admin`] serves it with the health
+//!   checks on a separate listener.
 //!
 //! Sessions live in an embedded sled database ([`sessions::SledStore`]) behind the
 //! [`sessions::SessionStore`] interface; device names come from woothee
@@ -21,6 +24,7 @@
 // `expect("why")` instead of a bare unwrap outside tests (see conventions).
 #![warn(clippy::unwrap_used)]
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod body;
@@ -33,7 +37,8 @@ pub mod proxy;
 pub mod routes;
 pub mod server;
 pub mod sessions;
+pub mod tls;
 
 pub use config::Config;
 pub use gateway::Gateway;
-pub use server::run;
+pub use server::{Listeners, Server, run};

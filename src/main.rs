@@ -9,36 +9,44 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sessiongate::sessions::{SledStore, SystemClock};
-use sessiongate::{Config, Gateway};
+use sessiongate::tls::CertStore;
+use sessiongate::{Config, Gateway, Listeners, Server};
+use tokio::signal::unix::{SignalKind, signal};
 
 const USAGE: &str = "\
 usage: sessiongate --config <file> [--check-config]
+       sessiongate healthcheck [--config <file>]
 
   --config <file>   the TOML configuration (see config/sessiongate.toml)
-  --check-config    validate the configuration and the secret, then exit
+  --check-config    validate the configuration, the secret and the TLS files, then exit
+  healthcheck       GET /healthz on the admin listener; exit 0 if it answers 200, else 1
   --help            this text
   --version         the version
 
-Environment: SESSIONGATE_LISTEN, SESSIONGATE_UPSTREAM, SESSIONGATE_DATA_DIR override the
-file; the signing secret is read from the variable named by auth.secret_env (JWT_SECRET);
-RUST_LOG sets the log filter (default info).";
+Environment: SESSIONGATE_LISTEN, SESSIONGATE_UPSTREAM, SESSIONGATE_DATA_DIR,
+SESSIONGATE_ADMIN_LISTEN, SESSIONGATE_WORKERS, SESSIONGATE_TLS_CERT and SESSIONGATE_TLS_KEY
+override the file; the signing secret is read from the variable named by auth.secret_env
+(JWT_SECRET); RUST_LOG overrides log.level.
+Signals: SIGTERM or SIGINT drain and stop; SIGHUP reloads the TLS certificate.";
 
 /// Exit status for a bad command line or configuration (EX_USAGE).
 const EXIT_USAGE: u8 = 64;
 
-struct Args {
-    config: PathBuf,
-    check_only: bool,
+enum Command {
+    Run { config: PathBuf, check_only: bool },
+    Healthcheck { config: Option<PathBuf> },
 }
 
-fn parse_args() -> Result<Option<Args>, String> {
+fn parse_args() -> Result<Option<Command>, String> {
     let mut config = None;
     let mut check_only = false;
+    let mut healthcheck = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--config" => config = Some(args.next().ok_or("--config needs a file")?),
+            "--config" => config = Some(PathBuf::from(args.next().ok_or("--config needs a file")?)),
             "--check-config" => check_only = true,
+            "healthcheck" => healthcheck = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -50,43 +58,101 @@ fn parse_args() -> Result<Option<Args>, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    if healthcheck {
+        return Ok(Some(Command::Healthcheck { config }));
+    }
     let config = config.ok_or("--config <file> is required")?;
-    Ok(Some(Args {
-        config: PathBuf::from(config),
-        check_only,
-    }))
+    Ok(Some(Command::Run { config, check_only }))
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(Some(args)) => args,
+    let command = match parse_args() {
+        Ok(Some(command)) => command,
         Ok(None) => return ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("sessiongate: {message}\n\n{USAGE}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let checked = Config::load(&args.config)
-        .and_then(|config| Ok((config.load_secret(|name| std::env::var(name).ok())?, config)));
-    let (secret, config) = match checked {
+    match command {
+        Command::Healthcheck { config } => healthcheck(config),
+        Command::Run { config, check_only } => run(config, check_only),
+    }
+}
+
+/// Exits 0 when the admin listener answers `/healthz` with 200.
+fn healthcheck(config: Option<PathBuf>) -> ExitCode {
+    let mut settings = match &config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => config,
+            Err(error) => {
+                eprintln!("sessiongate healthcheck: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Config::default(),
+    };
+    settings.apply_overrides(|name| std::env::var(name).ok());
+    let admin = match settings.admin_addr() {
+        Ok(Some(addr)) => addr,
+        Ok(None) => {
+            eprintln!("sessiongate healthcheck: admin_listen is empty: no admin listener to ask");
+            return ExitCode::FAILURE;
+        }
+        Err(error) => {
+            eprintln!("sessiongate healthcheck: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime starts");
+    match runtime.block_on(sessiongate::admin::healthcheck(admin)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("sessiongate healthcheck: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: PathBuf, check_only: bool) -> ExitCode {
+    let checked = Config::load(&path).and_then(|config| {
+        let secret = config.load_secret(|name| std::env::var(name).ok())?;
+        Ok((config, secret))
+    });
+    let (config, secret) = match checked {
         Ok(checked) => checked,
         Err(error) => {
             eprintln!("sessiongate: {error}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    if args.check_only {
-        println!("sessiongate: {} is valid", args.config.display());
+    let certs = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => match CertStore::load(cert, key) {
+            Ok(certs) => Some(certs),
+            Err(error) => {
+                eprintln!("sessiongate: {error}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        _ => None,
+    };
+    if check_only {
+        println!("sessiongate: {} is valid", path.display());
         return ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
-    match runtime.block_on(serve(config, secret)) {
+    init_logging(&config);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.workers > 0 {
+        runtime.worker_threads(config.workers);
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    match runtime.block_on(serve(config, secret, certs)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -95,28 +161,99 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config, secret: Vec<u8>) -> Result<(), String> {
+/// Text or JSON lines on stderr, filtered by `RUST_LOG` or else `log.level`.
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log.format == "json" {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(
+    config: Config,
+    secret: Vec<u8>,
+    certs: Option<Arc<CertStore>>,
+) -> Result<(), String> {
     let store = SledStore::open(&config.data_dir)
         .map_err(|e| format!("opening the store in {}: {e}", config.data_dir.display()))?;
-    tracing::info!(sessions = store.count(), dir = %config.data_dir.display(), "session store open");
+    tracing::info!(dir = %config.data_dir.display(), "session store open");
     let gateway = Gateway::new(&config, &secret, Arc::new(store), Arc::new(SystemClock))
         .map_err(|e| e.to_string())?;
+    let bind = |addr: std::net::SocketAddr, what: &'static str| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("binding the {what} listener on {addr}: {e}"))
+    };
     let addr = config.listen_addr().map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(addr)
+    let main = bind(addr, "main").await?;
+    let admin = match config.admin_addr().map_err(|e| e.to_string())? {
+        Some(addr) => Some(bind(addr, "admin").await?),
+        None => None,
+    };
+    let redirect = match &config.tls.redirect_listen {
+        Some(addr) => {
+            let addr = addr
+                .parse()
+                .map_err(|_| format!("tls.redirect_listen {addr:?}"))?;
+            Some(bind(addr, "redirect").await?)
+        }
+        None => None,
+    };
+    tracing::info!(
+        %addr,
+        tls = certs.is_some(),
+        admin = %config.admin_listen,
+        upstream = %config.upstream,
+        "sessiongate listening"
+    );
+    let mut server = Server::new(gateway);
+    if let Some(certs) = &certs {
+        tokio::spawn(reload_on_sighup(certs.clone()));
+        server = server.with_tls(certs.clone());
+    }
+    let listeners = Listeners {
+        main,
+        admin,
+        redirect,
+    };
+    server
+        .serve(listeners, shutdown_signal())
         .await
-        .map_err(|e| format!("binding {addr}: {e}"))?;
-    tracing::info!(%addr, upstream = %config.upstream, "sessiongate listening");
-    sessiongate::run(listener, gateway, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reloads the TLS certificate on every SIGHUP; a bad file keeps the old certificate.
+async fn reload_on_sighup(certs: Arc<CertStore>) {
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::error!(
+            "could not install the SIGHUP handler: certificate reload by signal is off"
+        );
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match certs.reload() {
+            Ok(()) => tracing::info!(serial = %certs.serial_hex(), "TLS certificate reloaded"),
+            Err(error) => {
+                tracing::error!(%error, "TLS reload failed; the previous certificate stays")
+            }
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.
 async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
+    let mut terminate = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
+    tracing::info!("shutdown signal received");
 }

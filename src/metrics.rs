@@ -123,7 +123,7 @@ impl Metrics {
         registry
             .register(Box::new(sessions_created.clone()))
             .expect("registered once");
-        Metrics {
+        let metrics = Metrics {
             http_requests: counter(
                 "sessiongate_http_requests_total",
                 "Requests answered, by route class, method and status.",
@@ -170,7 +170,28 @@ impl Metrics {
                 "Client connections open now.",
             ),
             registry,
+        };
+        // Every bounded label value exists from the start at 0, so that rate() and increase()
+        // see the first event too.
+        for decision in ["allowed", "missing", "invalid", "expired", "revoked"] {
+            metrics.auth_decisions.with_label_values(&[decision]);
         }
+        for kind in ["connect", "timeout"] {
+            metrics.upstream_errors.with_label_values(&[kind]);
+        }
+        for reason in [
+            RevokeReason::User,
+            RevokeReason::All,
+            RevokeReason::Logout,
+            RevokeReason::PasswordChange,
+            RevokeReason::Expired,
+            RevokeReason::Reuse,
+        ] {
+            metrics
+                .sessions_revoked
+                .with_label_values(&[reason.label()]);
+        }
+        metrics
     }
 
     /// The Prometheus text exposition of every metric.

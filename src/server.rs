@@ -1,46 +1,183 @@
-//! Listeners and shutdown: accepts connections, serves HTTP/1.1 and HTTP/2 (prior knowledge)
-//! with hyper, runs the expired-session sweeper, and drains on shutdown.
+//! Listeners and shutdown: the main listener (plain or TLS, HTTP/1.1 and HTTP/2), the admin
+//! listener, the optional HTTP-to-HTTPS redirect listener, connection limits, the
+//! expired-session sweeper, and the graceful drain on shutdown.
+
+mod idle;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
+use crate::admin::Admin;
+use crate::body::{Body, empty};
+use crate::config::LimitsConfig;
 use crate::gateway::Gateway;
 use crate::metrics::RevokeReason;
 use crate::proxy::ClientInfo;
+use crate::tls::CertStore;
+use idle::IdleTimeout;
 
-/// How long in-flight requests may take to finish once shutdown starts.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// The sockets the gateway serves; the caller binds them (tests use `127.0.0.1:0`).
+pub struct Listeners {
+    /// The main listener: the API, plain or TLS.
+    pub main: TcpListener,
+    /// The admin listener: metrics, health, TLS reload.
+    pub admin: Option<TcpListener>,
+    /// Plain HTTP answering 308 redirects to HTTPS (only with TLS).
+    pub redirect: Option<TcpListener>,
+}
 
-/// Serves `gateway` on `listener` until `shutdown` completes, then stops accepting, lets
-/// in-flight requests finish (up to a grace period) and returns. The caller owns binding, so
-/// tests run the real server on `127.0.0.1:0`.
+impl Listeners {
+    /// Only a main listener.
+    pub fn main_only(main: TcpListener) -> Listeners {
+        Listeners {
+            main,
+            admin: None,
+            redirect: None,
+        }
+    }
+}
+
+/// A gateway ready to serve, with its TLS certificate if the main listener speaks TLS.
+pub struct Server {
+    gateway: Arc<Gateway>,
+    tls: Option<Arc<CertStore>>,
+}
+
+impl Server {
+    /// Serves `gateway` in plain HTTP.
+    pub fn new(gateway: Gateway) -> Server {
+        Server {
+            gateway: Arc::new(gateway),
+            tls: None,
+        }
+    }
+
+    /// Serves the main listener with TLS from `certs` (reloadable).
+    pub fn with_tls(mut self, certs: Arc<CertStore>) -> Server {
+        self.tls = Some(certs);
+        self
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, lets in-flight requests
+    /// finish within `limits.shutdown_grace_seconds`, and returns.
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let gateway = self.gateway;
+        match gateway.store.count().await {
+            Ok(count) => gateway.metrics.sessions_active.set(count as i64),
+            Err(error) => tracing::error!(%error, "counting stored sessions failed"),
+        }
+        let limits = gateway.limits.clone();
+        let graceful = GracefulShutdown::new();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(sweep_expired(gateway.clone()));
+        if let Some(listener) = listeners.admin {
+            let admin = Arc::new(Admin {
+                gateway: gateway.clone(),
+                tls: self.tls.clone(),
+            });
+            tasks.spawn(serve_admin(listener, admin));
+        }
+        if let Some(listener) = listeners.redirect {
+            tasks.spawn(serve_redirects(listener));
+        }
+        let main = MainListener {
+            gateway: gateway.clone(),
+            tls: self.tls.map(crate::tls::acceptor),
+            builder: Arc::new(connection_builder(&limits)),
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            idle: Duration::from_secs(limits.keep_alive_idle_seconds),
+        };
+        main.accept_until(listeners.main, &graceful, shutdown).await;
+
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        tracing::info!("shutting down: no new connections, draining in-flight requests");
+        let grace = Duration::from_secs(limits.shutdown_grace_seconds);
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "grace period over: closing the remaining connections"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Serves `gateway` on `listener` in plain HTTP, with its configured limits, until
+/// `shutdown` completes. The caller owns binding.
 pub async fn run(
     listener: TcpListener,
     gateway: Gateway,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let gateway = Arc::new(gateway);
-    match gateway.store.count().await {
-        Ok(count) => gateway.metrics.sessions_active.set(count as i64),
-        Err(error) => tracing::error!(%error, "counting stored sessions failed"),
-    }
-    let sweeper = tokio::spawn(sweep_expired(gateway.clone()));
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
+    Server::new(gateway)
+        .serve(Listeners::main_only(listener), shutdown)
+        .await
+}
+
+/// hyper's connection settings from the limits: HTTP/1.1 header timeout and size, HTTP/2
+/// concurrency.
+fn connection_builder(limits: &LimitsConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // hyper's timer runs from the moment a connection waits for a request's head, so it
+        // also bounds how long a kept-alive HTTP/1.1 connection may sit idle.
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_seconds))
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+struct MainListener {
+    gateway: Arc<Gateway>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    slots: Arc<Semaphore>,
+    idle: Duration,
+}
+
+impl MainListener {
+    async fn accept_until(
+        &self,
+        listener: TcpListener,
+        graceful: &GracefulShutdown,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            // A slot first: at the connection limit, new clients wait in the accept queue.
+            let slot = tokio::select! {
+                slot = self.slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                () = &mut shutdown => return,
+            };
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
                     Ok(conn) => conn,
                     Err(error) => {
                         // Out of file descriptors and the like: back off, keep serving.
@@ -48,39 +185,158 @@ pub async fn run(
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
-                };
-                let _ = stream.set_nodelay(true);
-                let gateway = gateway.clone();
-                let client = ClientInfo { peer, tls: false };
-                let service = service_fn(move |request: hyper::Request<Incoming>| {
-                    let gateway = gateway.clone();
-                    async move {
-                        let request = request.map(|body| body.map_err(Into::into).boxed());
-                        Ok::<_, std::convert::Infallible>(gateway.handle(request, client).await)
+                },
+                () = &mut shutdown => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let client = ClientInfo {
+                peer,
+                tls: self.tls.is_some(),
+            };
+            let connection = Connection {
+                gateway: self.gateway.clone(),
+                builder: self.builder.clone(),
+                watcher: graceful.watcher(),
+                client,
+            };
+            let tls = self.tls.clone();
+            let idle = self.idle;
+            tokio::spawn(async move {
+                let _slot = slot;
+                let metrics = connection.gateway.metrics.clone();
+                metrics.connections_open.inc();
+                let stream = IdleTimeout::new(stream, idle);
+                match tls {
+                    None => connection.serve(stream).await,
+                    Some(acceptor) => {
+                        let handshake = tokio::time::timeout(idle, acceptor.accept(stream));
+                        match handshake.await {
+                            Ok(Ok(stream)) => connection.serve(stream).await,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%error, %peer, "TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
                     }
-                });
-                let connection = builder.serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection.into_owned());
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, %peer, "connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
+                }
+                metrics.connections_open.dec();
+            });
         }
     }
-    drop(listener);
-    tracing::info!("shutting down: no new connections, draining in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
+}
+
+/// One accepted client connection.
+struct Connection {
+    gateway: Arc<Gateway>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+    client: ClientInfo,
+}
+
+impl Connection {
+    async fn serve<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        tracing::warn!("grace period over: closing the remaining connections");
+        let gateway = self.gateway;
+        let client = self.client;
+        let service = service_fn(move |request: Request<Incoming>| {
+            let gateway = gateway.clone();
+            async move {
+                let request = request.map(|body| body.map_err(Into::into).boxed());
+                Ok::<_, std::convert::Infallible>(gateway.handle(request, client).await)
+            }
+        });
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
+            .into_owned();
+        if let Err(error) = self.watcher.watch(connection).await {
+            tracing::debug!(%error, peer = %client.peer, "connection ended with an error");
+        }
     }
-    sweeper.abort();
-    let _ = sweeper.await;
-    Ok(())
+}
+
+/// Serves the admin endpoints (HTTP/1.1) until aborted; its connections end with it.
+async fn serve_admin(listener: TcpListener, admin: Arc<Admin>) {
+    let builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let admin = admin.clone();
+        let service = service_fn(move |request: Request<Incoming>| {
+            let admin = admin.clone();
+            async move { Ok::<_, std::convert::Infallible>(admin.handle(request).await) }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        connections.spawn(connection);
+    }
+}
+
+/// Answers every request with a 308 to the same host and path over HTTPS, until aborted;
+/// its connections end with it.
+async fn serve_redirects(listener: TcpListener) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let service = service_fn(|request: Request<Incoming>| async move {
+            Ok::<_, std::convert::Infallible>(redirect_to_https(&request))
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        connections.spawn(connection);
+    }
+}
+
+/// The 308 answer of the redirect listener; 400 without a usable Host.
+fn redirect_to_https<B>(request: &Request<B>) -> Response<Body> {
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = host
+        .map(|host| https_location(host, path))
+        .and_then(|l| http::HeaderValue::from_str(&l).ok());
+    let mut response = Response::new(empty());
+    match location {
+        Some(location) => {
+            *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            response
+                .headers_mut()
+                .insert(http::header::LOCATION, location);
+        }
+        None => *response.status_mut() = StatusCode::BAD_REQUEST,
+    }
+    response
+}
+
+/// `https://` + the host without its port (the HTTPS port is the default) + the path.
+fn https_location(host: &str, path: &str) -> String {
+    let name = match host.rsplit_once(':') {
+        // An IPv6 literal keeps its colons: only a port after `]` is removed.
+        Some((name, port))
+            if port.bytes().all(|b| b.is_ascii_digit())
+                && (!name.contains(':') || name.ends_with(']')) =>
+        {
+            name
+        }
+        _ => host,
+    };
+    format!("https://{name}{path}")
 }
 
 /// Removes expired sessions every `sessions.sweep_interval_seconds`. They are refused the
@@ -101,3 +357,6 @@ async fn sweep_expired(gateway: Arc<Gateway>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

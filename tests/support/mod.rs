@@ -15,7 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
 use sessiongate::sessions::{ManualClock, SledStore};
-use sessiongate::{Config, Gateway};
+use sessiongate::{Config, Gateway, Listeners, Server};
 use share_stand_in::{StandIn, StandInConfig, TokenPair};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -65,6 +65,7 @@ pub struct Harness {
 
 struct RunningGateway {
     addr: SocketAddr,
+    admin: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -251,11 +252,25 @@ impl Harness {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
+        let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let admin = admin_listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(sessiongate::run(listener, gateway, async {
+        let listeners = Listeners {
+            main: listener,
+            admin: Some(admin_listener),
+            redirect: None,
+        };
+        let task = tokio::spawn(Server::new(gateway).serve(listeners, async {
             let _ = stopped.await;
         }));
-        self.gateway = Some(RunningGateway { addr, stop, task });
+        self.gateway = Some(RunningGateway {
+            addr,
+            admin,
+            stop,
+            task,
+        });
     }
 
     /// Stops the gateway (graceful shutdown, store closed) and starts it again on the same
@@ -288,6 +303,26 @@ impl Harness {
     /// The gateway's address.
     pub fn addr(&self) -> SocketAddr {
         self.gateway.as_ref().expect("the gateway is running").addr
+    }
+
+    /// The admin listener's URL of a path (`/metrics`, `/healthz`, ...).
+    pub fn admin_url(&self, path: &str) -> String {
+        let admin = self.gateway.as_ref().expect("the gateway is running").admin;
+        format!("http://{admin}{path}")
+    }
+
+    /// GETs a path on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> TestResponse {
+        let request = Request::get(self.admin_url(path))
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request");
+        read(
+            self.client
+                .request(request)
+                .await
+                .expect("the admin listener answers"),
+        )
+        .await
     }
 
     /// The gateway URL of a path (`/api/...`).
