@@ -285,6 +285,10 @@ impl Gateway {
         target: Target,
         exchange: &mut Exchange,
     ) -> Result<Response<Body>, GatewayError> {
+        let mut request = request;
+        // An upgrade (WebSocket) is tunnelled once the upstream agrees with a 101.
+        let upgrade = proxy::upgrade_protocol(request.headers());
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
         let caller = exchange.caller.as_ref();
         let session_id = caller.map(|c| c.session_id.to_string());
@@ -298,12 +302,21 @@ impl Gateway {
             identity,
             target.original_host,
         );
+        if let Some(protocol) = upgrade {
+            proxy::set_upgrade(&mut parts.headers, protocol);
+        }
         let mut request = Request::from_parts(parts, body);
         proxy::set_upstream_target(&mut request, target.upstream_uri);
         let started = Instant::now();
         let result = self.upstream.send(request).await;
         exchange.upstream_time = Some(started.elapsed());
-        result
+        let mut response = result?;
+        if response.status() == http::StatusCode::SWITCHING_PROTOCOLS
+            && let Some(client_upgrade) = client_upgrade
+        {
+            proxy::tunnel(client_upgrade, hyper::upgrade::on(&mut response));
+        }
+        Ok(response)
     }
 
     /// The client's location from the configured header, else "unknown".

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use http::header::{self, HeaderName};
-use http::{HeaderMap, HeaderValue, Request, Response, Uri, Version};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::body::{Body, boxed};
 use crate::error::GatewayError;
@@ -88,7 +88,13 @@ impl Upstream {
                 self.last_answer_ms
                     .store(SystemClock.now_ms(), Ordering::Relaxed);
                 let (mut parts, body) = response.into_parts();
+                let upgrade = (parts.status == StatusCode::SWITCHING_PROTOCOLS)
+                    .then(|| parts.headers.get(header::UPGRADE).cloned())
+                    .flatten();
                 strip_hop_by_hop(&mut parts.headers);
+                if let Some(protocol) = upgrade {
+                    set_upgrade(&mut parts.headers, protocol);
+                }
                 Ok(Response::from_parts(parts, boxed(body)))
             }
             Ok(Err(error)) => {
@@ -199,8 +205,8 @@ pub fn prepare_request_headers(
     }
 }
 
-/// Removes hop-by-hop headers, including those the `Connection` header names. `Upgrade` goes
-/// too: protocol upgrades are not forwarded.
+/// Removes hop-by-hop headers, including those the `Connection` header names, and `Upgrade`
+/// (an upgrade is carried across explicitly, see [`set_upgrade`]).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -213,6 +219,43 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove(header::UPGRADE);
+}
+
+/// The protocol an HTTP/1.1 request asks to switch to (`Connection: upgrade` and
+/// `Upgrade: <protocol>`, as WebSocket does), if any.
+pub fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+/// Puts back the two headers that carry an upgrade across the gateway.
+pub fn set_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, protocol);
+}
+
+/// Joins the two upgraded connections and copies bytes both ways until either side closes.
+pub fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::debug!(%error, "upgrade did not complete");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut upstream = TokioIo::new(upstream);
+        if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(%error, "upgraded connection ended with an error");
+        }
+    });
 }
 
 /// Makes a request ready for the pooled HTTP/1.1 upstream client.
