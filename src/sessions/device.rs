@@ -95,12 +95,12 @@ fn known(value: &str) -> String {
 /// when that is the generic `Mozilla/5.0` of a browser-like agent woothee did not know, the
 /// last one (`... SomeApp/1.0`).
 fn first_product(agent: &str) -> Option<(&str, &str)> {
-    let products = agent
+    let mut products = agent
         .split_whitespace()
         .filter(|token| !token.starts_with('('));
     let mut chosen = products.clone().next()?;
     if chosen.starts_with("Mozilla/")
-        && let Some(last) = products.filter(|t| t.contains('/')).next_back()
+        && let Some(last) = products.rfind(|t| t.contains('/'))
     {
         chosen = last;
     }
