@@ -184,10 +184,14 @@ impl RoutePattern {
 
     /// Whether a request with this method and normalised path matches.
     pub fn matches(&self, method: &Method, path: &str) -> bool {
+        self.matches_segments(method, &match_segments(path))
+    }
+
+    /// [`RoutePattern::matches`] on a path already split by [`match_segments`].
+    fn matches_segments(&self, method: &Method, parts: &[&str]) -> bool {
         if self.method.as_ref().is_some_and(|m| m != method) {
             return false;
         }
-        let parts = match_segments(path);
         let mut parts = parts.iter();
         for segment in &self.segments {
             match segment {
@@ -274,11 +278,13 @@ impl RoutePolicy {
     /// then the lifecycle routes, then API-key and public routes; anything else needs a
     /// session.
     pub fn classify(&self, method: &Method, path: &str) -> Route {
-        if let Some(route) = self.sessions_endpoint(method, path) {
+        // Split once: every pattern below is matched against the same segments.
+        let parts = match_segments(path);
+        if let Some(route) = self.sessions_endpoint(method, &parts) {
             return route;
         }
         let p = &self.patterns;
-        let any = |list: &[RoutePattern]| list.iter().any(|r| r.matches(method, path));
+        let any = |list: &[RoutePattern]| list.iter().any(|r| r.matches_segments(method, &parts));
         if any(&p.login) {
             Route::Login
         } else if any(&p.refresh) {
@@ -296,8 +302,7 @@ impl RoutePolicy {
         }
     }
 
-    fn sessions_endpoint(&self, method: &Method, path: &str) -> Option<Route> {
-        let parts = match_segments(path);
+    fn sessions_endpoint(&self, method: &Method, parts: &[&str]) -> Option<Route> {
         let n = self.endpoint.len();
         if parts.len() < n || parts.len() > n + 1 {
             return None;
