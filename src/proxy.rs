@@ -97,6 +97,11 @@ impl Upstream {
                 }
                 Ok(Response::from_parts(parts, boxed(body)))
             }
+            Ok(Err(error)) if caused_by_body_limit(&error) => {
+                // The client's body outgrew limits.max_request_body_bytes: its fault, not the
+                // upstream's.
+                Err(GatewayError::BodyTooLarge)
+            }
             Ok(Err(error)) => {
                 self.metrics.upstream_error("connect");
                 tracing::warn!(upstream = %self.scheme_authority, error = %error_chain(&error), "upstream request failed");
@@ -140,6 +145,18 @@ impl Upstream {
             _ => false,
         }
     }
+}
+
+/// Whether the request body was cut by the gateway's body limit.
+fn caused_by_body_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// An error and its sources, joined with ": ".
