@@ -13,6 +13,17 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A streamed or buffered body.
 pub type Body = BoxBody<Bytes, BoxError>;
 
+/// The client's request body failed (bad chunk framing, connection cut): the client's
+/// fault, answered 400, never counted against the upstream.
+#[derive(Debug, thiserror::Error)]
+#[error("client request body: {0}")]
+pub struct ClientBodyError(#[source] pub hyper::Error);
+
+/// A client's request body, its errors marked as [`ClientBodyError`].
+pub fn from_client(body: hyper::body::Incoming) -> Body {
+    body.map_err(|e| BoxError::from(ClientBodyError(e))).boxed()
+}
+
 /// A body holding these bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())

@@ -17,6 +17,9 @@ use crate::routes::{self, Route, RoutePolicy};
 use crate::sessions::{Clock, MeteredStore, SessionId, SessionStore, StoreError};
 use crate::{api, lifecycle};
 
+/// The `Allow` answer to `CONNECT`: every method but tunnels.
+const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
 /// Longest location value kept from the configured header.
 const MAX_LOCATION_LEN: usize = 128;
 
@@ -160,6 +163,10 @@ impl Gateway {
         request: Request<Body>,
         exchange: &mut Exchange,
     ) -> Result<Response<Body>, GatewayError> {
+        if request.method() == http::Method::CONNECT {
+            // A proxy tunnel, not a request for the uploader: never forwarded.
+            return Err(GatewayError::MethodNotAllowed(ALLOWED_METHODS));
+        }
         let (route, target) = self.classify(&request)?;
         exchange.route_class = route.class();
         let request = self.limit_body(request)?;
@@ -286,8 +293,12 @@ impl Gateway {
         exchange: &mut Exchange,
     ) -> Result<Response<Body>, GatewayError> {
         let mut request = request;
-        // An upgrade (WebSocket) is tunnelled once the upstream agrees with a 101.
-        let upgrade = proxy::upgrade_protocol(request.headers());
+        // A WebSocket upgrade on a session route (a caller is known) is tunnelled once the
+        // upstream agrees with a 101; anywhere else the upgrade headers are dropped.
+        let upgrade = exchange
+            .caller
+            .as_ref()
+            .and_then(|_| proxy::websocket_upgrade(request.headers()));
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
         let caller = exchange.caller.as_ref();

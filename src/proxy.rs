@@ -36,6 +36,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// The upstream server and the pooled HTTP/1.1 client that reaches it.
 pub struct Upstream {
@@ -97,10 +98,10 @@ impl Upstream {
                 }
                 Ok(Response::from_parts(parts, boxed(body)))
             }
-            Ok(Err(error)) if caused_by_body_limit(&error) => {
-                // The client's body outgrew limits.max_request_body_bytes: its fault, not the
-                // upstream's.
-                Err(GatewayError::BodyTooLarge)
+            Ok(Err(error)) if let Some(fault) = client_fault(&error) => {
+                // The client's body broke or outgrew its limit: its fault, not the upstream's.
+                tracing::debug!(error = %error_chain(&error), "request body refused");
+                Err(fault)
             }
             Ok(Err(error)) => {
                 self.metrics.upstream_error("connect");
@@ -147,16 +148,20 @@ impl Upstream {
     }
 }
 
-/// Whether the request body was cut by the gateway's body limit.
-fn caused_by_body_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+/// The client's own fault behind a failed upstream exchange, if it was one: its body outgrew
+/// `limits.max_request_body_bytes` (413) or was malformed or cut (400).
+fn client_fault(error: &(dyn std::error::Error + 'static)) -> Option<GatewayError> {
     let mut cause = Some(error);
     while let Some(error) = cause {
         if error.is::<http_body_util::LengthLimitError>() {
-            return true;
+            return Some(GatewayError::BodyTooLarge);
+        }
+        if error.is::<crate::body::ClientBodyError>() {
+            return Some(GatewayError::BadBody);
         }
         cause = error.source();
     }
-    false
+    None
 }
 
 /// An error and its sources, joined with ": ".
@@ -203,6 +208,9 @@ pub fn prepare_request_headers(
     headers.remove(header::HOST);
     headers.remove(&identity.user);
     headers.remove(&identity.session);
+    // Other proxies' client-address headers are not believed either.
+    headers.remove(header::FORWARDED);
+    headers.remove(X_REAL_IP);
     // The client's own X-Forwarded-For is not believed: the upstream sees the real peer.
     if let Ok(value) = HeaderValue::from_str(&client.peer.ip().to_string()) {
         headers.insert(X_FORWARDED_FOR, value);
@@ -238,17 +246,21 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
-/// The protocol an HTTP/1.1 request asks to switch to (`Connection: upgrade` and
-/// `Upgrade: <protocol>`, as WebSocket does), if any.
-pub fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+/// The WebSocket upgrade an HTTP/1.1 request asks for (`Connection: upgrade` and
+/// `Upgrade: websocket`), if any. No other protocol is carried: an `h2c` upgrade, say, would
+/// open a raw tunnel in which later requests are never checked.
+pub fn websocket_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
     let asks = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| headers.get(header::UPGRADE).cloned())
-        .flatten()
+    let protocol = headers.get(header::UPGRADE)?;
+    let websocket = protocol
+        .to_str()
+        .is_ok_and(|p| p.trim().eq_ignore_ascii_case("websocket"));
+    (asks && websocket).then(|| protocol.clone())
 }
 
 /// Puts back the two headers that carry an upgrade across the gateway.

@@ -36,7 +36,7 @@ pub enum PathRejection {
 pub const MAX_PATH_LEN: usize = 4096;
 
 /// Returns the canonical spelling of a request path: unreserved characters decoded, other
-/// escapes in upper-case hex, `.`/`..` resolved, no empty segments, a trailing slash kept.
+/// escapes and raw non-ASCII bytes as upper-case `%XX`, `.`/`..` resolved, no empty segments, a trailing slash kept.
 pub fn normalise_path(raw: &str) -> Result<String, PathRejection> {
     if raw.len() > MAX_PATH_LEN {
         return Err(PathRejection::TooLong);
@@ -90,8 +90,12 @@ fn decode_unreserved(segment: &str) -> Result<String, PathRejection> {
             i += 3;
         } else if b == b'\\' || b.is_ascii_control() {
             return Err(PathRejection::AmbiguousCharacter);
+        } else if !b.is_ascii() {
+            // Raw non-ASCII bytes (hyper lets UTF-8 through) are escaped: one spelling.
+            out.push('%');
+            out.push_str(&format!("{b:02X}"));
+            i += 1;
         } else {
-            // hyper only lets visible ASCII through in a request target, so this is a char.
             out.push(b as char);
             i += 1;
         }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -243,7 +242,7 @@ impl Connection {
         let service = service_fn(move |request: Request<Incoming>| {
             let gateway = gateway.clone();
             async move {
-                let request = request.map(|body| body.map_err(Into::into).boxed());
+                let request = request.map(crate::body::from_client);
                 Ok::<_, std::convert::Infallible>(gateway.handle(request, client).await)
             }
         });

@@ -95,9 +95,11 @@ impl TlsGateway {
         let dir = tempfile::tempdir().unwrap();
         let ca = TestCa::new();
         let (cert, key) = ca.write_pair(dir.path(), 1);
-        let mut config = Config::default();
-        config.upstream = uploader.url();
-        config.data_dir = dir.path().join("sessions");
+        let config = Config {
+            upstream: uploader.url(),
+            data_dir: dir.path().join("sessions"),
+            ..Config::default()
+        };
         let store = SledStore::open(&config.data_dir).unwrap();
         let gateway = Gateway::new(
             &config,
