@@ -65,6 +65,10 @@ pub fn normalise_path(raw: &str) -> Result<String, PathRejection> {
     if trailing_slash || segments.is_empty() {
         path.push('/');
     }
+    // Escaping non-ASCII bytes can lengthen a path: the limit holds for what is forwarded.
+    if path.len() > MAX_PATH_LEN {
+        return Err(PathRejection::TooLong);
+    }
     Ok(path)
 }
 
