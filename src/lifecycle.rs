@@ -40,13 +40,14 @@ pub async fn login(
     request
         .headers_mut()
         .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-    let response = gateway.forward(request, target, exchange).await?;
-    let (response, tokens) = read_tokens(gateway, response).await?;
-    let Some(tokens) = tokens else {
-        return Ok(response);
-    };
-    let now = gateway.clock.now_ms();
-    let Some((access, refresh)) = verify_pair(gateway, &tokens, now) else {
+    let (response, issued) = forward_for_tokens(gateway, request, target, exchange).await?;
+    let Some(Issued {
+        tokens,
+        access,
+        refresh,
+        now,
+    }) = issued
+    else {
         return Ok(response);
     };
     let session = Session {
@@ -114,13 +115,14 @@ pub async fn refresh(
         .headers
         .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     let request = Request::from_parts(parts, full(body));
-    let response = gateway.forward(request, target, exchange).await?;
-    let (response, tokens) = read_tokens(gateway, response).await?;
-    let Some(tokens) = tokens else {
-        return Ok(response);
-    };
-    let now = gateway.clock.now_ms();
-    let Some((access, refresh)) = verify_pair(gateway, &tokens, now) else {
+    let (response, issued) = forward_for_tokens(gateway, request, target, exchange).await?;
+    let Some(Issued {
+        tokens,
+        access,
+        refresh,
+        now,
+    }) = issued
+    else {
         return Ok(response);
     };
     if access.sub != session.user {
@@ -229,6 +231,38 @@ pub async fn end_all_sessions(
         tracing::info!(user = %caller.user, ended, "all sessions ended by password change");
     }
     Ok(response)
+}
+
+/// A token pair the uploader issued, verified.
+struct Issued {
+    tokens: TokenPair,
+    access: Claims,
+    refresh: Claims,
+    /// When they were verified, ms since the epoch.
+    now: i64,
+}
+
+/// Forwards a login or refresh and reads its answer for a verified token pair. The response
+/// comes back either way, with the same bytes.
+async fn forward_for_tokens(
+    gateway: &Gateway,
+    request: Request<Body>,
+    target: Target,
+    exchange: &mut Exchange,
+) -> Result<(Response<Body>, Option<Issued>), GatewayError> {
+    let response = gateway.forward(request, target, exchange).await?;
+    let (response, tokens) = read_tokens(gateway, response).await?;
+    let now = gateway.clock.now_ms();
+    let issued = tokens.and_then(|tokens| {
+        let (access, refresh) = verify_pair(gateway, &tokens, now)?;
+        Some(Issued {
+            tokens,
+            access,
+            refresh,
+            now,
+        })
+    });
+    Ok((response, issued))
 }
 
 /// Reads a 2xx response for a token pair. Returns the response (rebuilt from the same bytes,

@@ -256,32 +256,35 @@ impl Connection {
     }
 }
 
-/// Serves the admin endpoints (HTTP/1.1) until aborted; its connections end with it.
+/// Serves the admin endpoints (HTTP/1.1) until aborted.
 async fn serve_admin(listener: TcpListener, admin: Arc<Admin>) {
     let builder = auto::Builder::new(TokioExecutor::new()).http1_only();
-    let mut connections = JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
+    serve_plain(listener, builder, move |request| {
         let admin = admin.clone();
-        let service = service_fn(move |request: Request<Incoming>| {
-            let admin = admin.clone();
-            async move { Ok::<_, std::convert::Infallible>(admin.handle(request).await) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        connections.spawn(connection);
-    }
+        async move { admin.handle(request).await }
+    })
+    .await
 }
 
-/// Answers every request with a 308 to the same host and path over HTTPS, until aborted;
-/// its connections end with it.
+/// Answers every request with a 308 to the same host and path over HTTPS, until aborted.
 async fn serve_redirects(listener: TcpListener) {
     let builder = auto::Builder::new(TokioExecutor::new());
+    serve_plain(listener, builder, |request| async move {
+        redirect_to_https(&request)
+    })
+    .await
+}
+
+/// A small plain-HTTP listener (admin, redirect) answering with `answer`, until aborted; its
+/// connections end with it.
+async fn serve_plain<F, Fut>(
+    listener: TcpListener,
+    builder: auto::Builder<TokioExecutor>,
+    answer: F,
+) where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -289,8 +292,10 @@ async fn serve_redirects(listener: TcpListener) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let service = service_fn(|request: Request<Incoming>| async move {
-            Ok::<_, std::convert::Infallible>(redirect_to_https(&request))
+        let answer = answer.clone();
+        let service = service_fn(move |request: Request<Incoming>| {
+            let answer = answer.clone();
+            async move { Ok::<_, std::convert::Infallible>(answer(request).await) }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
