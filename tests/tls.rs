@@ -338,3 +338,91 @@ async fn a_plain_http_client_on_the_tls_port_gets_no_answer() {
     );
     assert!(g.uploader.requests().is_empty());
 }
+
+/// The real binary, killed on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// The serial a new TLS connection to `addr` is shown, if a handshake succeeds now.
+async fn serial_at(addr: SocketAddr, ca: &TestCa) -> Option<String> {
+    let tcp = TcpStream::connect(addr).await.ok()?;
+    let name = ServerName::try_from("localhost").unwrap();
+    let connect = ca.connector(&[b"http/1.1"]).connect(name, tcp);
+    let stream = tokio::time::timeout(STEP, connect).await.ok()?.ok()?;
+    Some(serial(&stream))
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate_of_the_running_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let (cert, key) = ca.write_pair(dir.path(), 7);
+    let (main, admin) = (free_addr(), free_addr());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sessiongate"))
+        .args([
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/sessiongate.toml"),
+        ])
+        .env("JWT_SECRET", SECRET)
+        .env("SESSIONGATE_LISTEN", main.to_string())
+        .env("SESSIONGATE_ADMIN_LISTEN", admin.to_string())
+        .env("SESSIONGATE_UPSTREAM", "http://127.0.0.1:1")
+        .env("SESSIONGATE_DATA_DIR", dir.path().join("sessions"))
+        .env("SESSIONGATE_TLS_CERT", &cert)
+        .env("SESSIONGATE_TLS_KEY", &key)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Child(child);
+
+    let mut first = None;
+    for _ in 0..200 {
+        first = serial_at(main, &ca).await;
+        if first.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        first.as_deref(),
+        Some("7"),
+        "the binary serves its certificate"
+    );
+
+    ca.write_pair(dir.path(), 8);
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut seen = None;
+    for _ in 0..100 {
+        seen = serial_at(main, &ca).await;
+        if seen.as_deref() == Some("8") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        seen.as_deref(),
+        Some("8"),
+        "after SIGHUP new connections see the new serial"
+    );
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "SIGHUP does not stop the gateway"
+    );
+}
