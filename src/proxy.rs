@@ -56,8 +56,11 @@ impl Upstream {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
+        // The timer makes the idle timeout real: without it idle connections are only
+        // dropped when next checked out.
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
             .build(connector);
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
         Upstream {
