@@ -558,3 +558,30 @@ async fn reopening_the_directory_gives_back_the_same_store() {
     assert_eq!(store.sweep_expired(20_000).await.expect("sweep"), 1);
     assert_eq!(count(&store).await, 0);
 }
+
+#[tokio::test]
+async fn import_gives_what_one_create_after_another_gives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let first = session(1, "u", 100, 1_000);
+    // Same tokens as the first (a login in the same second): it replaces the first.
+    let mut twin = session(2, "u", 200, 1_000);
+    twin.access_hash = first.access_hash;
+    twin.refresh_hash = first.refresh_hash;
+    let other = session(3, "v", 300, 1_000);
+    let imported = store
+        .import(vec![first.clone(), twin.clone(), other.clone()])
+        .expect("import");
+    assert_eq!(imported, 3);
+    assert_eq!(
+        store.get(SessionId([1; 12])).await.expect("get"),
+        None,
+        "replaced"
+    );
+    let grant = store.find_access(&twin.access_hash).await.expect("find");
+    assert_eq!(grant.map(|g| g.session_id), Some(SessionId([2; 12])));
+    assert_eq!(store.count(), 2);
+    drop(store);
+    let reopened = open(&dir);
+    assert_eq!(reopened.count(), 2, "on disk");
+}

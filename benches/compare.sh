@@ -1,0 +1,429 @@
+#!/usr/bin/env bash
+# The comparison harness: sessiongate against nginx (a plain reverse proxy, no auth) and
+# HAProxy (the same HS256 token checked with jwt_verify, no session lookup), all in front of
+# one nginx upstream, loaded in turns by wrk. Everything runs on 127.0.0.1 on free ports and
+# is stopped at the end; configs, logs, pid files and the session store live in a temporary
+# directory that is removed (KEEP_TMP=1 keeps it). Nothing else is written outside target/.
+#
+#   benches/compare.sh                              # 5 rounds of 10 s, 64 connections
+#   ROUNDS=1 DURATION=3s benches/compare.sh         # a quick check that everything works
+#
+# Needs: nginx, haproxy (>= 2.5, for jwt_verify), wrk, curl, cargo
+#   (Debian/Ubuntu: sudo apt-get install -y nginx haproxy wrk curl).
+#
+# Environment (defaults in brackets):
+#   ROUNDS [5]          rounds; each runs every target once, in turn
+#   DURATION [10s]      wrk duration of one run
+#   CONNECTIONS [64]    wrk connections
+#   THREADS [1]         wrk threads
+#   WARMUP [2s]         one unrecorded wrk run per target before the rounds ("0" skips it)
+#   TARGETS ["STRAIGHT A B C C2"]  which targets to run, in this order within a round
+#   SEED_SESSIONS [1000] SEED_USERS [100]  sessions in the gateway's store
+#   RESULTS_FILE        if set, every run is appended to it as one JSON line
+#   KEEP_TMP [0]        1: keep the temporary directory (configs, logs)
+#   CARGO_TARGET_DIR    where cargo builds [target/ in the repository]
+#
+# Targets: STRAIGHT = wrk straight to the upstream; A = nginx proxy; B = HAProxy with
+# jwt_verify; C = sessiongate with one worker thread; C2 = sessiongate with its default
+# threads (one per core). See benches/README.md.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-1}
+WARMUP=${WARMUP:-2s}
+TARGETS=${TARGETS:-STRAIGHT A B C C2}
+SEED_SESSIONS=${SEED_SESSIONS:-1000}
+SEED_USERS=${SEED_USERS:-100}
+RESULTS_FILE=${RESULTS_FILE:-}
+KEEP_TMP=${KEEP_TMP:-0}
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+target_dir=${CARGO_TARGET_DIR:-$repo/target}
+[[ $target_dir == /* ]] || target_dir=$PWD/$target_dir
+# Debian puts nginx and haproxy in /usr/sbin, which a user's PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "compare.sh: $*"; exit 1; }
+
+# --- what must be installed -------------------------------------------------------------
+missing=()
+for tool in nginx haproxy wrk curl cargo; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  die "missing: ${missing[*]}. Install with: sudo apt-get install -y nginx haproxy wrk curl (cargo: a Rust toolchain)"
+fi
+haproxy_version=$(haproxy -v 2>&1 | head -n1)
+if [[ $haproxy_version =~ version\ ([0-9]+)\.([0-9]+) ]]; then
+  major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]}
+  if ((major < 2 || (major == 2 && minor < 5))); then
+    die "HAProxy $major.$minor has no jwt_verify (2.5 or later is needed): $haproxy_version"
+  fi
+else
+  die "cannot read the HAProxy version from: $haproxy_version"
+fi
+
+# --- temporary directory and clean-up -----------------------------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sessiongate-compare.XXXXXX")
+pids=()
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  local pid
+  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in ${pids[@]+"${pids[@]}"}; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [[ $KEEP_TMP == 1 ]]; then say "compare.sh: kept $tmp"; else rm -rf "$tmp"; fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# free_port VAR: a loopback port nobody listens on (and not handed out before) into VAR.
+handed_out=" "
+free_port() {
+  local port
+  for _ in $(seq 500); do
+    port=$((20000 + RANDOM % 40000))
+    [[ $handed_out == *" $port "* ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      handed_out+="$port "
+      printf -v "$1" '%s' "$port"
+      return 0
+    fi
+  done
+  die "no free port found"
+}
+
+# start NAME CMD...: runs CMD in the background, output to $tmp/NAME.log.
+start() {
+  local name=$1
+  shift
+  "$@" >"$tmp/$name.log" 2>&1 &
+  pids+=("$!")
+}
+
+# wait_ok NAME URL: until URL answers 200 with the token (10 s at most).
+wait_ok() {
+  for _ in $(seq 100); do
+    if [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$2" || true) == 200 ]]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  say "compare.sh: $1 did not come up at $2; its log:"
+  cat "$tmp/$1.log" >&2 || true
+  exit 1
+}
+
+# --- build and seed -----------------------------------------------------------------------
+say "compare.sh: building sessiongate (release) in $target_dir"
+CARGO_TARGET_DIR=$target_dir cargo build --release --quiet --manifest-path "$repo/Cargo.toml" \
+  --bin sessiongate --example seed_sessions
+gateway_bin=$target_dir/release/sessiongate
+seed_bin=$target_dir/release/examples/seed_sessions
+
+secret=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+"$seed_bin" "$tmp/sessions-c" "$secret" "$SEED_SESSIONS" "$SEED_USERS" >"$tmp/token" 2>"$tmp/seed.log" ||
+  { cat "$tmp/seed.log" >&2; die "seeding the session store failed"; }
+token=$(<"$tmp/token")
+# sled locks its directory: each gateway gets its own copy of the same sessions.
+cp -a "$tmp/sessions-c" "$tmp/sessions-c2"
+
+up_port='' a_port='' b_port='' c_port='' c2_port=''
+free_port up_port
+free_port a_port
+free_port b_port
+free_port c_port
+free_port c2_port
+
+# --- upstream: nginx, one worker, {"ok":true} with keep-alive ------------------------------
+nginx_conf() { # NAME: the parts every nginx here shares
+  cat <<EOF
+worker_processes 1;
+daemon off;
+pid $tmp/$1.pid;
+error_log $tmp/$1.error.log warn;
+events { worker_connections 4096; }
+EOF
+}
+nginx_temp() { # NAME
+  cat <<EOF
+    client_body_temp_path $tmp/$1-temp/client;
+    proxy_temp_path $tmp/$1-temp/proxy;
+    fastcgi_temp_path $tmp/$1-temp/fastcgi;
+    uwsgi_temp_path $tmp/$1-temp/uwsgi;
+    scgi_temp_path $tmp/$1-temp/scgi;
+EOF
+}
+mkdir -p "$tmp/upstream-temp" "$tmp/nginx-proxy-temp"
+{
+  nginx_conf upstream
+  cat <<EOF
+http {
+    access_log off;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000;
+$(nginx_temp upstream)
+    server {
+        listen 127.0.0.1:$up_port;
+        default_type application/json;
+        location / { return 200 '{"ok":true}'; }
+    }
+}
+EOF
+} >"$tmp/upstream.conf"
+start upstream nginx -e "$tmp/upstream.error.log" -p "$tmp/" -c "$tmp/upstream.conf"
+
+# --- A: nginx as a plain reverse proxy, upstream keep-alive pool ----------------------------
+{
+  nginx_conf nginx-proxy
+  cat <<EOF
+http {
+    access_log off;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000;
+$(nginx_temp nginx-proxy)
+    upstream app {
+        server 127.0.0.1:$up_port;
+        keepalive 64;
+        keepalive_requests 1000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:$a_port;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+} >"$tmp/nginx-proxy.conf"
+start nginx-proxy nginx -e "$tmp/nginx-proxy.error.log" -p "$tmp/" -c "$tmp/nginx-proxy.conf"
+
+# --- B: HAProxy, one thread, the token checked with jwt_verify (no session lookup) ----------
+cat >"$tmp/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 4096
+    # No log, like nginx (access_log off) and sessiongate (log level warn) here.
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 300s
+
+frontend bench
+    bind 127.0.0.1:$b_port
+    http-request set-var(txn.bearer) http_auth_bearer
+    http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('\$.alg')
+    # The algorithm is pinned, as sessiongate pins HS256.
+    http-request deny deny_status 401 unless { var(txn.alg) -m str HS256 }
+    http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify(txn.alg,"$secret") -m int 1 }
+    http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('\$.exp','int')
+    http-request set-var(txn.now) date()
+    http-request deny deny_status 401 unless { var(txn.exp),sub(txn.now) -m int gt 0 }
+    default_backend app
+
+backend app
+    http-reuse always
+    server upstream 127.0.0.1:$up_port
+EOF
+haproxy -c -q -f "$tmp/haproxy.cfg" || die "HAProxy refuses the generated $tmp/haproxy.cfg (KEEP_TMP=1 keeps it)"
+start haproxy haproxy -db -f "$tmp/haproxy.cfg"
+
+# --- C and C2: sessiongate, one worker thread / the default threads -------------------------
+gateway_conf() { # PORT DATA_DIR
+  cat <<EOF
+listen = "127.0.0.1:$1"
+admin_listen = ""
+workers = 0
+upstream = "http://127.0.0.1:$up_port"
+data_dir = "$2"
+
+[limits]
+shutdown_grace_seconds = 1
+
+[log]
+# No per-request access log, like nginx (access_log off) and HAProxy (no log) here.
+level = "warn"
+EOF
+}
+gateway_conf "$c_port" "$tmp/sessions-c" >"$tmp/gateway-c.toml"
+gateway_conf "$c2_port" "$tmp/sessions-c2" >"$tmp/gateway-c2.toml"
+start gateway-c env -u RUST_LOG JWT_SECRET="$secret" SESSIONGATE_WORKERS=1 \
+  "$gateway_bin" --config "$tmp/gateway-c.toml"
+c_pid=${pids[-1]}
+start gateway-c2 env -u RUST_LOG -u SESSIONGATE_WORKERS JWT_SECRET="$secret" \
+  "$gateway_bin" --config "$tmp/gateway-c2.toml"
+c2_pid=${pids[-1]}
+
+declare -A url name
+url[STRAIGHT]=http://127.0.0.1:$up_port/api/bench
+url[A]=http://127.0.0.1:$a_port/api/bench
+url[B]=http://127.0.0.1:$b_port/api/bench
+url[C]=http://127.0.0.1:$c_port/api/bench
+url[C2]=http://127.0.0.1:$c2_port/api/bench
+name[STRAIGHT]="straight to the upstream (nginx)"
+name[A]="A  nginx proxy, no auth"
+name[B]="B  HAProxy jwt_verify"
+name[C]="C  sessiongate, 1 worker"
+name[C2]="C2 sessiongate, default workers ($(nproc) cores)"
+
+wait_ok upstream "${url[STRAIGHT]}"
+wait_ok nginx-proxy "${url[A]}"
+wait_ok haproxy "${url[B]}"
+wait_ok gateway-c "${url[C]}"
+wait_ok gateway-c2 "${url[C2]}"
+
+# --- every target answers what it should, or the numbers mean nothing -----------------------
+status_of() { # URL [TOKEN]
+  if [[ -n ${2:-} ]]; then
+    curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $2" "$1"
+  else
+    curl -s -o "$tmp/body" -w '%{http_code}' "$1"
+  fi
+}
+# A token whose signature has one character changed in its middle.
+signature=${token##*.}
+middle=$((${#signature} / 2))
+if [[ ${signature:middle:1} == A ]]; then swap=B; else swap=A; fi
+forged="${token%.*}.${signature:0:middle}${swap}${signature:middle+1}"
+for t in STRAIGHT A B C C2; do
+  [[ $(status_of "${url[$t]}" "$token") == 200 && $(<"$tmp/body") == '{"ok":true}' ]] ||
+    die "$t does not answer {\"ok\":true} with the token"
+done
+for t in B C C2; do
+  [[ $(status_of "${url[$t]}") == 401 ]] || die "$t lets a request without a token through"
+  [[ $(status_of "${url[$t]}" "$forged") == 401 ]] || die "$t lets a forged token through"
+done
+say "compare.sh: all targets up; B, C and C2 refuse a missing or forged token (401)"
+
+# --- the load -----------------------------------------------------------------------------
+field() { # JSON KEY: a number from the one-line JSON wrk-report.lua prints
+  local rest=${1#*\""$2"\":}
+  printf '%s' "${rest%%[,\}]*}"
+}
+
+# run TARGET DURATION: one wrk run; prints its WRK_JSON line.
+run() {
+  local out=$tmp/wrk.out
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -s "$repo/benches/wrk-report.lua" \
+    -H "Authorization: Bearer $token" "${url[$1]}" >"$out" 2>&1 ||
+    { cat "$out" >&2; die "wrk failed against $1"; }
+  grep '^WRK_JSON ' "$out" | sed 's/^WRK_JSON //'
+}
+
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+say "compare.sh: load average before the runs: $load ($(nproc) cores)"
+if [[ $WARMUP != 0 ]]; then
+  for t in $TARGETS; do run "$t" "$WARMUP" >/dev/null; done
+fi
+
+mkdir -p "$tmp/results"
+for round in $(seq "$ROUNDS"); do
+  for t in $TARGETS; do
+    [[ -n ${url[$t]:-} ]] || die "unknown target $t (known: STRAIGHT A B C C2)"
+    json=$(run "$t" "$DURATION")
+    [[ -n $json ]] || die "no result from wrk against $t"
+    rps=$(field "$json" rps)
+    p50=$(field "$json" p50_us)
+    p99=$(field "$json" p99_us)
+    bad=$(($(field "$json" status) + $(field "$json" connect) + $(field "$json" read) + $(field "$json" write) + $(field "$json" timeout)))
+    printf '%s %s %s %s\n' "$rps" "$p50" "$p99" "$bad" >>"$tmp/results/$t"
+    printf 'round %d  %-8s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms%s\n' "$round" "$t" "$rps" \
+      "$(awk "BEGIN{print $p50/1000}")" "$(awk "BEGIN{print $p99/1000}")" \
+      "$( ((bad)) && printf '  (%d errors or non-2xx: this run is not valid)' "$bad")"
+    if [[ -n $RESULTS_FILE ]]; then
+      printf '{"target":"%s","round":%d,"connections":%s,"threads":%s,"wrk":%s}\n' \
+        "$t" "$round" "$CONNECTIONS" "$THREADS" "$json" >>"$RESULTS_FILE"
+    fi
+  done
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- the report ---------------------------------------------------------------------------
+median() { sort -g | awk '{v[NR]=$1} END{if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+col() { awk -v c="$2" '{print $c}' "$tmp/results/$1"; }
+has() { [[ -s $tmp/results/$1 ]]; }
+
+echo
+echo "sessiongate comparison: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS round(s), $(nproc) cores"
+echo "$haproxy_version | $(nginx -v 2>&1) | $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
+echo "load average before: $load, after: $load_after; $SEED_SESSIONS sessions in the gateway's store"
+echo
+printf '%-44s %12s %10s %10s %8s\n' target "req/s" "p50 ms" "p99 ms" invalid
+for t in $TARGETS; do
+  has "$t" || continue
+  printf '%-44s %12.0f %10.3f %10.3f %8d\n' "${name[$t]}" "$(col "$t" 1 | median)" \
+    "$(col "$t" 2 | median | awk '{print $1/1000}')" "$(col "$t" 3 | median | awk '{print $1/1000}')" \
+    "$(col "$t" 4 | awk '$1>0{n++} END{print n+0}')"
+done
+echo "(medians over the rounds; 'invalid' counts runs with socket errors or non-2xx answers)"
+
+# Ratios taken round by round, then their median.
+ratios=()
+for pair in C/A C/B C2/A C2/B; do
+  if has "${pair%/*}" && has "${pair#*/}"; then ratios+=("$pair"); fi
+done
+if ((${#ratios[@]})); then
+  echo
+  header=$(printf '%-7s' round)
+  for pair in "${ratios[@]}"; do header+=$(printf ' %8s' "$pair"); done
+  for pair in "${ratios[@]}"; do
+    if [[ ${pair#*/} == A ]]; then header+=$(printf ' %10s' "p99 ${pair%/*}/A"); fi
+  done
+  echo "$header"
+  declare -A all
+  for round in $(seq "$ROUNDS"); do
+    line=$(printf '%-7s' "$round")
+    for pair in "${ratios[@]}"; do
+      r=$(awk -v a="$(sed -n "${round}p" "$tmp/results/${pair%/*}" | cut -d' ' -f1)" \
+        -v b="$(sed -n "${round}p" "$tmp/results/${pair#*/}" | cut -d' ' -f1)" 'BEGIN{printf "%.3f", a/b}')
+      all[$pair]+="$r "
+      line+=$(printf ' %8s' "$r")
+    done
+    for pair in "${ratios[@]}"; do
+      [[ ${pair#*/} == A ]] || continue
+      r=$(awk -v a="$(sed -n "${round}p" "$tmp/results/${pair%/*}" | cut -d' ' -f3)" \
+        -v b="$(sed -n "${round}p" "$tmp/results/A" | cut -d' ' -f3)" 'BEGIN{printf "%.3f", a/b}')
+      all[p99${pair}]+="$r "
+      line+=$(printf ' %10s' "$r")
+    done
+    echo "$line"
+  done
+  line=$(printf '%-7s' median)
+  for pair in "${ratios[@]}"; do
+    line+=$(printf ' %8s' "$(tr ' ' '\n' <<<"${all[$pair]}" | grep . | median)")
+  done
+  for pair in "${ratios[@]}"; do
+    [[ ${pair#*/} == A ]] || continue
+    line+=$(printf ' %10s' "$(tr ' ' '\n' <<<"${all[p99$pair]}" | grep . | median)")
+  done
+  echo "$line"
+  echo
+  verdict() { # LABEL VALUE OP LIMIT
+    if awk -v v="$2" -v l="$4" "BEGIN{exit !(v $3 l)}"; then echo "  met     $1 = $2 (target $3 $4)"; else echo "  MISSED  $1 = $2 (target $3 $4)"; fi
+  }
+  echo "targets (on the medians of the per-round ratios):"
+  for check in "C/A req/s:C/A:>=:1.0" "C2/A req/s:C2/A:>=:1.0" "C/B req/s:C/B:>=:1.3" \
+    "C2/B req/s:C2/B:>=:1.3" "p99 C/A:p99C/A:<=:1.2" "p99 C2/A:p99C2/A:<=:1.2"; do
+    IFS=: read -r label key op limit <<<"$check"
+    if [[ -n ${all[$key]:-} ]]; then
+      verdict "$label" "$(tr ' ' '\n' <<<"${all[$key]}" | grep . | median)" "$op" "$limit"
+    fi
+  done
+fi
+echo
+echo "gateway RSS after the load: C $(awk '/VmRSS/{print $2, $3}' "/proc/$c_pid/status" 2>/dev/null || echo '?'), C2 $(awk '/VmRSS/{print $2, $3}' "/proc/$c2_pid/status" 2>/dev/null || echo '?')"

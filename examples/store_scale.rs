@@ -1,0 +1,198 @@
+//! Measures a seeded sessiongate store at scale (`benches/store_scale.sh` runs it after
+//! `seed_sessions`).
+//!
+//! ```sh
+//! cargo run --release --example store_scale -- <data_dir> <secret> <count> <users> \
+//!     --base <unix seconds> [--lookups 100000] [--lists 200]
+//! ```
+//!
+//! The arguments must be those the store was seeded with, so that the tokens can be made
+//! again. Reports, on stdout, one `key: value` per line:
+//! - the time to open the store;
+//! - token lookup (`find_access` on the token's SHA-512) over `--lookups` random sessions:
+//!   p50, p90, p99, p99.9, max and mean, cold (the first pass) and warm (the same tokens
+//!   again);
+//! - the whole per-request check (JWT verify + SHA-512 + lookup + expiry/user comparison)
+//!   over the same tokens, p50 and p99;
+//! - listing a user's sessions (`list_user`) for `--lists` random users: p50, p99, max;
+//! - bytes on disk and the process's RSS (and peak).
+
+#![warn(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::Algorithm;
+use sessiongate::auth::{TokenVerifier, token_hash};
+use sessiongate::sessions::{SessionStore, SledStore};
+
+#[path = "../benches/support/seed.rs"]
+#[allow(dead_code)]
+mod seed;
+
+const USAGE: &str = "usage: store_scale <data_dir> <secret> <count> <users> --base <unix seconds> \
+                     [--lookups N] [--lists N]";
+
+struct Args {
+    dir: PathBuf,
+    secret: String,
+    count: u64,
+    users: u64,
+    base_s: i64,
+    lookups: usize,
+    lists: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut positional = Vec::new();
+    let mut base_s = None;
+    let mut lookups = 100_000;
+    let mut lists = 200;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = |name: &str| -> Result<i64, String> {
+            let value = args.next().ok_or(format!("{name} needs a value"))?;
+            value.parse().map_err(|_| format!("{name} {value:?}"))
+        };
+        match arg.as_str() {
+            "--base" => base_s = Some(number("--base")?),
+            "--lookups" => lookups = number("--lookups")?.max(1) as usize,
+            "--lists" => lists = number("--lists")?.max(1) as usize,
+            _ => positional.push(arg),
+        }
+    }
+    let [dir, secret, count, users] =
+        <[String; 4]>::try_from(positional).map_err(|_| "four arguments are needed".to_owned())?;
+    let count: u64 = count.parse().map_err(|_| format!("count {count:?}"))?;
+    let users: u64 = users.parse().map_err(|_| format!("users {users:?}"))?;
+    if count == 0 || users == 0 || users > count {
+        return Err("need 0 < users <= count".to_owned());
+    }
+    Ok(Args {
+        dir: PathBuf::from(dir),
+        secret,
+        count,
+        users,
+        base_s: base_s.ok_or("--base is required (the one the store was seeded with)")?,
+        lookups,
+        lists,
+    })
+}
+
+/// `name_p50_us: ...` lines for sorted durations.
+fn report(name: &str, sorted: &[Duration]) {
+    for (label, p) in [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)] {
+        let value = seed::percentile(sorted, p);
+        println!("{name}_{label}_us: {:.2}", value.as_secs_f64() * 1e6);
+    }
+    if let Some(max) = sorted.last() {
+        println!("{name}_max_us: {:.2}", max.as_secs_f64() * 1e6);
+    }
+    let total: Duration = sorted.iter().sum();
+    let mean = total.as_secs_f64() / sorted.len().max(1) as f64;
+    println!("{name}_mean_us: {:.2}", mean * 1e6);
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("store_scale: {message}\n{USAGE}");
+            return ExitCode::from(64);
+        }
+    };
+    match measure(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("store_scale: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn measure(args: &Args) -> Result<(), String> {
+    let (rss, _) = seed::rss_kib();
+    println!("rss_before_open_kib: {rss}");
+    let started = Instant::now();
+    let store = SledStore::open(&args.dir).map_err(|e| format!("opening: {e}"))?;
+    println!("open_ms: {:.1}", started.elapsed().as_secs_f64() * 1e3);
+    let (rss, _) = seed::rss_kib();
+    println!("rss_after_open_kib: {rss}");
+
+    // The tokens of random sessions, made again from their numbers (not timed).
+    let seeder = seed::Seeder::new(args.secret.as_bytes(), args.base_s, 86_400);
+    let mut random = seed::SplitMix(0x5e55_1065);
+    let tokens: Vec<(String, String)> = (0..args.lookups)
+        .map(|_| {
+            let login = seeder.nth(random.below(args.count), args.users);
+            (login.access_token, login.session.user)
+        })
+        .collect();
+
+    for pass in ["cold", "warm"] {
+        let mut times = Vec::with_capacity(tokens.len());
+        for (token, user) in &tokens {
+            let hash = token_hash(token);
+            let started = Instant::now();
+            let grant = store.find_access(&hash).await;
+            times.push(started.elapsed());
+            match grant {
+                Ok(Some(grant)) if &grant.user == user => {}
+                Ok(_) => {
+                    return Err(
+                        "a seeded token was not found: wrong --base, secret, count or users?"
+                            .into(),
+                    );
+                }
+                Err(e) => return Err(format!("lookup: {e}")),
+            }
+        }
+        times.sort_unstable();
+        report(&format!("lookup_{pass}"), &times);
+    }
+
+    let verifier = TokenVerifier::new(args.secret.as_bytes(), Algorithm::HS256, 5, None);
+    let now_ms = seed::now_s() * 1000;
+    let mut times = Vec::with_capacity(tokens.len());
+    for (token, _) in &tokens {
+        let started = Instant::now();
+        let claims = verifier.verify(token, now_ms).map_err(|e| {
+            format!("a seeded token does not verify: {e:?} (access tokens live a day from --base)")
+        })?;
+        let live = store
+            .find_access(&token_hash(token))
+            .await
+            .map_err(|e| format!("lookup: {e}"))?
+            .filter(|grant| grant.expire_at_ms > now_ms && grant.user == claims.sub);
+        times.push(started.elapsed());
+        if live.is_none() {
+            return Err("a seeded session is not live".into());
+        }
+    }
+    times.sort_unstable();
+    report("check", &times);
+
+    let mut times = Vec::with_capacity(args.lists);
+    let mut listed = 0;
+    for _ in 0..args.lists {
+        let user = seed::user_id(random.below(args.users));
+        let started = Instant::now();
+        let sessions = store
+            .list_user(&user)
+            .await
+            .map_err(|e| format!("list_user: {e}"))?;
+        times.push(started.elapsed());
+        listed += sessions.len();
+    }
+    times.sort_unstable();
+    println!("list_sessions_per_user: {}", listed / args.lists);
+    report("list_user", &times);
+
+    println!("disk_bytes: {}", seed::disk_bytes(&args.dir));
+    let (rss, peak) = seed::rss_kib();
+    println!("rss_kib: {rss}");
+    println!("rss_peak_kib: {peak}");
+    Ok(())
+}
