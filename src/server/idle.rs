@@ -1,5 +1,8 @@
 //! An IO wrapper that fails a connection once it has moved no bytes for a while, so idle
 //! keep-alive and HTTP/2 connections do not pile up.
+//!
+//! Activity only records the time (cheap); the timer is moved lazily, when it fires early,
+//! so a busy connection does not touch the timer wheel on every read and write.
 
 use std::io;
 use std::pin::Pin;
@@ -13,6 +16,7 @@ use tokio::time::{Instant, Sleep};
 pub struct IdleTimeout<T> {
     inner: T,
     idle: Duration,
+    last_activity: Instant,
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -22,29 +26,30 @@ impl<T> IdleTimeout<T> {
         IdleTimeout {
             inner,
             idle,
+            last_activity: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(idle)),
         }
     }
 
-    fn touch(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.idle);
-    }
-
-    /// `Pending` stays pending unless the idle deadline has passed.
+    /// `Pending` stays pending unless `idle` has passed since the last activity.
     fn check<R>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
-        match poll {
-            Poll::Ready(result) => {
-                self.touch();
-                Poll::Ready(result)
-            }
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+        if poll.is_ready() {
+            self.last_activity = Instant::now();
+            return poll;
+        }
+        while self.deadline.as_mut().poll(cx).is_ready() {
+            let due = self.last_activity + self.idle;
+            if Instant::now() >= due {
+                return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "connection idle for too long",
-                ))),
-                Poll::Pending => Poll::Pending,
-            },
+                )));
+            }
+            // There was activity since the timer was set: move it and poll it again, so that
+            // it is registered to wake this task.
+            self.deadline.as_mut().reset(due);
         }
+        Poll::Pending
     }
 }
 
