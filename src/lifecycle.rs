@@ -26,7 +26,7 @@ struct TokenPair {
 /// tokens creates a session, durably, before the response is passed on unchanged.
 pub async fn login(
     gateway: &Gateway,
-    mut request: Request<Body>,
+    request: Request<Body>,
     target: Target,
     exchange: &mut Exchange,
 ) -> Result<Response<Body>, GatewayError> {
@@ -36,10 +36,6 @@ pub async fn login(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let location = gateway.location(request.headers());
-    // The tokens must be readable: ask for an uncompressed answer.
-    request
-        .headers_mut()
-        .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     let (response, issued) = forward_for_tokens(gateway, request, target, exchange).await?;
     let Some(Issued {
         tokens,
@@ -87,7 +83,7 @@ pub async fn refresh(
     target: Target,
     exchange: &mut Exchange,
 ) -> Result<Response<Body>, GatewayError> {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let body = match capture(body, gateway.capture_limit).await {
         Ok(Captured::Whole(bytes)) => bytes,
         Ok(Captured::TooLarge(_)) => return Err(GatewayError::BodyTooLarge),
@@ -111,9 +107,6 @@ pub async fn refresh(
         user: session.user.clone(),
         session_id: session.session_id(),
     });
-    parts
-        .headers
-        .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     let request = Request::from_parts(parts, full(body));
     let (response, issued) = forward_for_tokens(gateway, request, target, exchange).await?;
     let Some(Issued {
@@ -246,10 +239,14 @@ struct Issued {
 /// comes back either way, with the same bytes.
 async fn forward_for_tokens(
     gateway: &Gateway,
-    request: Request<Body>,
+    mut request: Request<Body>,
     target: Target,
     exchange: &mut Exchange,
 ) -> Result<(Response<Body>, Option<Issued>), GatewayError> {
+    // The tokens must be readable: ask for an uncompressed answer.
+    request
+        .headers_mut()
+        .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     let response = gateway.forward(request, target, exchange).await?;
     let (response, tokens) = read_tokens(gateway, response).await?;
     let now = gateway.clock.now_ms();
