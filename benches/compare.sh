@@ -45,8 +45,10 @@ target_dir=${CARGO_TARGET_DIR:-$repo/target}
 # Debian puts nginx and haproxy in /usr/sbin, which a user's PATH may lack.
 export PATH="$PATH:/usr/sbin:/sbin"
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "compare.sh: $*"; exit 1; }
+NAME=compare.sh
+# say, die, $tmp with its clean-up, free_port, start, wait_ok.
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- what must be installed -------------------------------------------------------------
 missing=()
@@ -67,61 +69,6 @@ else
 fi
 
 # --- temporary directory and clean-up -----------------------------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sessiongate-compare.XXXXXX")
-pids=()
-cleanup() {
-  local status=$?
-  trap - EXIT INT TERM
-  local pid
-  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in ${pids[@]+"${pids[@]}"}; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-  if [[ $KEEP_TMP == 1 ]]; then say "compare.sh: kept $tmp"; else rm -rf "$tmp"; fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# free_port VAR: a loopback port nobody listens on (and not handed out before) into VAR.
-handed_out=" "
-free_port() {
-  local port
-  for _ in $(seq 500); do
-    port=$((20000 + RANDOM % 40000))
-    [[ $handed_out == *" $port "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      handed_out+="$port "
-      printf -v "$1" '%s' "$port"
-      return 0
-    fi
-  done
-  die "no free port found"
-}
-
-# start NAME CMD...: runs CMD in the background, output to $tmp/NAME.log.
-start() {
-  local name=$1
-  shift
-  "$@" >"$tmp/$name.log" 2>&1 &
-  pids+=("$!")
-}
-
-# wait_ok NAME URL: until URL answers 200 with the token (10 s at most).
-wait_ok() {
-  for _ in $(seq 100); do
-    if [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$2" || true) == 200 ]]; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  say "compare.sh: $1 did not come up at $2; its log:"
-  cat "$tmp/$1.log" >&2 || true
-  exit 1
-}
 
 # --- build and seed -----------------------------------------------------------------------
 say "compare.sh: building sessiongate (release) in $target_dir"

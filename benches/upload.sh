@@ -29,66 +29,16 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 [[ $target_dir == /* ]] || target_dir=$PWD/$target_dir
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "upload.sh: $*"; exit 1; }
+NAME=upload.sh
+# say, die, $tmp with its clean-up, free_port, start, wait_ok.
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for tool in curl cargo sha256sum; do
   command -v "$tool" >/dev/null 2>&1 ||
     die "missing: $tool. Install with: sudo apt-get install -y curl coreutils (cargo: a Rust toolchain)"
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sessiongate-upload.XXXXXX")
-pids=()
-cleanup() {
-  local status=$?
-  trap - EXIT INT TERM
-  local pid
-  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in ${pids[@]+"${pids[@]}"}; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-  if [[ $KEEP_TMP == 1 ]]; then say "upload.sh: kept $tmp"; else rm -rf "$tmp"; fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-handed_out=" "
-free_port() { # VAR
-  local port
-  for _ in $(seq 500); do
-    port=$((20000 + RANDOM % 40000))
-    [[ $handed_out == *" $port "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      handed_out+="$port "
-      printf -v "$1" '%s' "$port"
-      return 0
-    fi
-  done
-  die "no free port found"
-}
-
-start() { # NAME CMD...
-  local name=$1
-  shift
-  "$@" >"$tmp/$name.log" 2>&1 &
-  pids+=("$!")
-}
-
-wait_ok() { # NAME URL
-  for _ in $(seq 100); do
-    if [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$2" || true) == 200 ]]; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  say "upload.sh: $1 did not come up at $2; its log:"
-  cat "$tmp/$1.log" >&2 || true
-  exit 1
-}
 
 rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
