@@ -100,22 +100,31 @@ impl ChildGuard {
         self.child.try_wait().expect("try_wait")
     }
 
+    /// The exit status if the child has exited (its pipes then read to the end); panics
+    /// with its stderr once `deadline`, `limit` after the wait began, has passed.
+    fn exit_status_by(&mut self, deadline: Instant, limit: Duration) -> Option<ExitStatus> {
+        if let Some(status) = self.exited() {
+            for reader in self.readers.drain(..) {
+                reader.join().expect("the pipe reader does not panic");
+            }
+            return Some(status);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the child did not exit within {limit:?}; stderr:\n{}",
+            self.stderr()
+        );
+        None
+    }
+
     /// Waits (without blocking the runtime) for the child to exit, then for its pipes to be
     /// read to the end. Panics with its stderr after `limit`.
     async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.exited() {
-                for reader in self.readers.drain(..) {
-                    reader.join().expect("the pipe reader does not panic");
-                }
+            if let Some(status) = self.exit_status_by(deadline, limit) {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the child did not exit within {limit:?}; stderr:\n{}",
-                self.stderr()
-            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -124,17 +133,9 @@ impl ChildGuard {
     fn wait_exit_blocking(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.exited() {
-                for reader in self.readers.drain(..) {
-                    reader.join().expect("the pipe reader does not panic");
-                }
+            if let Some(status) = self.exit_status_by(deadline, limit) {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the child did not exit within {limit:?}; stderr:\n{}",
-                self.stderr()
-            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
