@@ -12,7 +12,7 @@ use crate::body::Body;
 use crate::config::{Config, LimitsConfig};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use crate::proxy::{self, ClientInfo, IdentityHeaders, Upstream};
+use crate::proxy::{self, ClientInfo, IdentityHeaders, Upstream, UpstreamLink};
 use crate::routes::{self, Route, RoutePolicy};
 use crate::sessions::{Clock, MeteredStore, SessionId, SessionStore, StoreError};
 use crate::{api, lifecycle};
@@ -52,6 +52,8 @@ pub struct Exchange {
     pub caller: Option<Caller>,
     /// Time the upstream took to answer with headers, if the request went upstream.
     pub upstream_time: Option<Duration>,
+    /// The upstream connection of the client's HTTP/1.1 connection (none for HTTP/2).
+    link: Option<Arc<UpstreamLink>>,
 }
 
 /// The caller of a session route, once its token has been checked.
@@ -124,7 +126,13 @@ impl Gateway {
 
     /// Answers one request. Never fails: every error becomes its JSON response here. Writes
     /// the access-log line (never the query, a token or a cookie) and the request metrics.
-    pub async fn handle(&self, request: Request<Body>, client: ClientInfo) -> Response<Body> {
+    /// `link` is the upstream connection of the client's connection, if it has one (HTTP/1.1).
+    pub async fn handle(
+        &self,
+        request: Request<Body>,
+        client: ClientInfo,
+        link: Option<Arc<UpstreamLink>>,
+    ) -> Response<Body> {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_string();
@@ -133,6 +141,7 @@ impl Gateway {
             route_class: "invalid",
             caller: None,
             upstream_time: None,
+            link,
         };
         let response = match self.dispatch(request, &mut exchange).await {
             Ok(response) => response,
@@ -316,10 +325,15 @@ impl Gateway {
         if let Some(protocol) = upgrade {
             proxy::set_upgrade(&mut parts.headers, protocol);
         }
-        let mut request = Request::from_parts(parts, body);
-        proxy::set_upstream_target(&mut request, target.upstream_uri);
+        parts.uri = target.upstream_uri;
+        let request = Request::from_parts(parts, body);
+        // An upgrade takes its upstream connection over for good: it goes on a pooled one.
+        let link = exchange
+            .link
+            .as_deref()
+            .filter(|_| client_upgrade.is_none());
         let started = Instant::now();
-        let result = self.upstream.send(request).await;
+        let result = self.upstream.send(request, link).await;
         exchange.upstream_time = Some(started.elapsed());
         let mut response = result?;
         if response.status() == http::StatusCode::SWITCHING_PROTOCOLS

@@ -1,16 +1,25 @@
-//! Forwarding to the upstream: the pooled client, the request and response header rules,
-//! and the mapping of upstream failures to 502/504.
+//! Forwarding to the upstream: the upstream connections, the request and response header
+//! rules, and the mapping of upstream failures to 502/504.
+//!
+//! Each HTTP/1.1 client connection keeps one upstream connection of its own (an
+//! [`UpstreamLink`]): HTTP/1.1 carries one request at a time, so a client connection never
+//! needs two, and the request goes straight to it with no pool to search, lock or return it
+//! to. HTTP/2 client connections, which carry many requests at once, WebSocket upgrades and
+//! the readiness probe use a shared pool instead (hyper-util's client).
 //!
 //! Bodies are handed to hyper as streams in both directions, so an upload of any size passes
 //! with flat memory; hyper's flow control slows the client down when the upstream is slower.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::header::{self, HeaderName};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -38,9 +47,14 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
-/// The upstream server and the pooled HTTP/1.1 client that reaches it.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The upstream server, and the shared pool of HTTP/1.1 connections to it.
 pub struct Upstream {
     client: Client<HttpConnector, Body>,
+    authority: Authority,
+    /// The `Host` header sent upstream: the upstream's authority.
+    host: HeaderValue,
     scheme_authority: String,
     base_path: String,
     timeout: Duration,
@@ -62,10 +76,16 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build(connector);
-        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        let authority = uri
+            .authority()
+            .cloned()
+            .expect("validated by Config::validate: the upstream URL has an authority");
         Upstream {
             client,
+            host: HeaderValue::from_str(authority.as_str())
+                .expect("an authority is a valid header value"),
             scheme_authority: format!("http://{authority}"),
+            authority,
             base_path: uri.path().trim_end_matches('/').to_string(),
             timeout,
             metrics,
@@ -73,21 +93,49 @@ impl Upstream {
         }
     }
 
-    /// The upstream URI for a path (starting with `/`) and an optional query.
+    /// The upstream's path (and query) for a path (starting with `/`) and an optional query:
+    /// the origin-form URI of the upstream request.
     pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
-        let mut uri = format!("{}{}{}", self.scheme_authority, self.base_path, path);
+        let mut uri = String::with_capacity(
+            self.base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1),
+        );
+        uri.push_str(&self.base_path);
+        uri.push_str(path);
         if let Some(query) = query {
             uri.push('?');
             uri.push_str(query);
         }
-        uri.parse().map_err(|_| GatewayError::Internal)
+        PathAndQuery::try_from(uri)
+            .map(Uri::from)
+            .map_err(|_| GatewayError::Internal)
     }
 
-    /// Sends a prepared request. Connection failures are 502, no response headers within the
-    /// timeout is 504; both are logged here with the upstream's address.
-    pub async fn send(&self, request: Request<Body>) -> Result<Response<Body>, GatewayError> {
+    /// Sends a prepared request (its URI the origin-form from [`Upstream::uri_for`]) on the
+    /// client connection's own upstream connection when `link` is given, else on the shared
+    /// pool. Connection failures are 502, no response headers within the timeout is 504; both
+    /// are logged here with the upstream's address.
+    pub async fn send(
+        &self,
+        mut request: Request<Body>,
+        link: Option<&UpstreamLink>,
+    ) -> Result<Response<Body>, GatewayError> {
         let _timer = self.metrics.upstream_duration.start_timer();
-        match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+        *request.version_mut() = Version::HTTP_11;
+        let exchange = async {
+            match link {
+                Some(link) => {
+                    request
+                        .headers_mut()
+                        .insert(header::HOST, self.host.clone());
+                    self.send_linked(request, link).await
+                }
+                None => {
+                    *request.uri_mut() = self.absolute(request.uri());
+                    self.client.request(request).await.map_err(BoxError::from)
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok(response)) => {
                 self.last_answer_ms
                     .store(SystemClock.now_ms(), Ordering::Relaxed);
@@ -101,14 +149,14 @@ impl Upstream {
                 }
                 Ok(Response::from_parts(parts, boxed(body)))
             }
-            Ok(Err(error)) if let Some(fault) = client_fault(&error) => {
+            Ok(Err(error)) if let Some(fault) = client_fault(&*error) => {
                 // The client's body broke or outgrew its limit: its fault, not the upstream's.
-                tracing::debug!(error = %error_chain(&error), "request body refused");
+                tracing::debug!(error = %error_chain(&*error), "request body refused");
                 Err(fault)
             }
             Ok(Err(error)) => {
                 self.metrics.upstream_error("connect");
-                tracing::warn!(upstream = %self.scheme_authority, error = %error_chain(&error), "upstream request failed");
+                tracing::warn!(upstream = %self.scheme_authority, error = %error_chain(&*error), "upstream request failed");
                 Err(GatewayError::UpstreamUnavailable)
             }
             Err(_) => {
@@ -117,6 +165,77 @@ impl Upstream {
                 Err(GatewayError::UpstreamTimeout)
             }
         }
+    }
+
+    /// Sends on the link's connection, or on a new one when the link has none or its
+    /// connection has closed. A request the kept connection never took (it had closed in the
+    /// meantime) goes on the new one; one that was sent and failed is not sent twice.
+    async fn send_linked(
+        &self,
+        mut request: Request<Body>,
+        link: &UpstreamLink,
+    ) -> Result<Response<Incoming>, BoxError> {
+        if let Some(mut sender) = link.take() {
+            // HTTP/1.1: the previous response's body has been read (the client connection
+            // sends it before reading the next request), so this waits at most for the
+            // connection to notice; it fails at once if the connection closed.
+            if sender.ready().await.is_ok() {
+                match sender.try_send_request(request).await {
+                    Ok(response) => {
+                        link.keep(sender);
+                        return Ok(response);
+                    }
+                    Err(mut error) => match error.take_message() {
+                        Some(unsent) => request = unsent,
+                        None => return Err(error.into_error().into()),
+                    },
+                }
+            }
+        }
+        let mut sender = self.connect().await?;
+        let response = sender.send_request(request).await?;
+        link.keep(sender);
+        Ok(response)
+    }
+
+    /// Opens a new HTTP/1.1 connection to the upstream. The connection runs as a task of its
+    /// own that ends when the link drops its sender (the client connection closed) or the
+    /// upstream closes it.
+    async fn connect(&self) -> Result<http1::SendRequest<Body>, BoxError> {
+        let port = self.authority.port_u16().unwrap_or(80);
+        let stream = tokio::net::TcpStream::connect((self.authority.host(), port)).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error_chain(&error), "upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// The absolute-form URI the shared pool needs (it picks the connection by it).
+    fn absolute(&self, uri: &Uri) -> Uri {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = uri.path_and_query().cloned();
+        Uri::from_parts(parts).expect("scheme, authority and path make a valid URI")
+    }
+}
+
+/// The upstream connection one HTTP/1.1 client connection keeps for itself, between its
+/// requests. Dropped with the client connection, which closes the upstream connection too.
+#[derive(Debug, Default)]
+pub struct UpstreamLink(Mutex<Option<http1::SendRequest<Body>>>);
+
+impl UpstreamLink {
+    fn take(&self) -> Option<http1::SendRequest<Body>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn keep(&self, sender: http1::SendRequest<Body>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender);
     }
 }
 
@@ -136,7 +255,7 @@ impl Upstream {
         let Ok(uri) = self.uri_for("/", None) else {
             return false;
         };
-        let request = Request::get(uri)
+        let request = Request::get(self.absolute(&uri))
             .body(crate::body::empty())
             .expect("a GET with a valid URI is a valid request");
         let probe = tokio::time::timeout(Duration::from_secs(2), self.client.request(request));
@@ -288,10 +407,4 @@ pub fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpg
             tracing::debug!(%error, "upgraded connection ended with an error");
         }
     });
-}
-
-/// Makes a request ready for the pooled HTTP/1.1 upstream client.
-pub fn set_upstream_target(request: &mut Request<Body>, uri: Uri) {
-    *request.uri_mut() = uri;
-    *request.version_mut() = Version::HTTP_11;
 }

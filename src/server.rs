@@ -24,7 +24,7 @@ use crate::body::{Body, empty};
 use crate::config::LimitsConfig;
 use crate::gateway::Gateway;
 use crate::metrics::RevokeReason;
-use crate::proxy::ClientInfo;
+use crate::proxy::{ClientInfo, UpstreamLink};
 use crate::tls::CertStore;
 use idle::IdleTimeout;
 
@@ -239,11 +239,14 @@ impl Connection {
     {
         let gateway = self.gateway;
         let client = self.client;
+        let link = Arc::new(UpstreamLink::default());
         let service = service_fn(move |request: Request<Incoming>| {
             let gateway = gateway.clone();
+            // HTTP/2 carries many requests at once: they share the pool instead.
+            let link = (request.version() != http::Version::HTTP_2).then(|| link.clone());
             async move {
                 let request = request.map(crate::body::from_client);
-                Ok::<_, std::convert::Infallible>(gateway.handle(request, client).await)
+                Ok::<_, std::convert::Infallible>(gateway.handle(request, client, link).await)
             }
         });
         let connection = self

@@ -478,3 +478,59 @@ async fn upstream_responses_come_back_with_their_status_and_body() {
         "the uploader's answer, not the gateway's"
     );
 }
+
+#[tokio::test]
+async fn each_client_connection_keeps_one_upstream_connection_of_its_own() {
+    let h = Harness::start_with(|c| c.proxy.upstream_timeout_seconds = 1).await;
+    let tokens = h.login(ALICE, CHROME_LINUX).await;
+    let since = h.uploader.requests().len();
+    let mut first = h.connect().await;
+    let mut second = h.connect().await;
+    for round in 0..4 {
+        for connection in [&mut first, &mut second] {
+            let response = connection
+                .get(&h, "/api/account", &tokens.access_token)
+                .await;
+            assert_eq!(
+                response.status,
+                StatusCode::OK,
+                "round {round}: {:?}",
+                response.body
+            );
+        }
+    }
+    let received = received_since(&h, since);
+    assert_eq!(received.len(), 8, "{received:?}");
+    let upstream_authority = h.uploader.addr().to_string();
+    for request in &received {
+        assert_eq!(request.header("host"), Some(upstream_authority.as_str()));
+    }
+    // Requests alternate between the two client connections: each kept its own.
+    let first_peer = received[0].peer;
+    let second_peer = received[1].peer;
+    assert_ne!(first_peer, second_peer);
+    for (i, request) in received.iter().enumerate() {
+        let expected = if i % 2 == 0 { first_peer } else { second_peer };
+        assert_eq!(request.peer, expected, "request {i}");
+    }
+
+    // A request the upstream does not answer in time ends that upstream connection (its
+    // late answer must never be taken for the next request's); the client connection's next
+    // request goes on a new one and gets its own answer.
+    let since = h.uploader.requests().len();
+    let slow = first
+        .get(&h, "/api/slow?ms=2000", &tokens.access_token)
+        .await;
+    assert_eq!(slow.status, StatusCode::GATEWAY_TIMEOUT, "{:?}", slow.body);
+    let next = first.get(&h, "/api/account", &tokens.access_token).await;
+    assert_eq!(next.status, StatusCode::OK, "{:?}", next.body);
+    assert_ne!(
+        next.json(),
+        json!({"ok": true}),
+        "the slow request's late answer"
+    );
+    let received = received_since(&h, since);
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert_eq!(received[0].peer, first_peer);
+    assert_ne!(received[1].peer, first_peer);
+}

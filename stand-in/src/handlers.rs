@@ -1,6 +1,7 @@
 //! The uploader's handlers: record the request, then answer it.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,11 +22,13 @@ use crate::state::State;
 /// body is read whole and recorded before the answer is computed.
 pub(crate) async fn handle(
     state: Arc<State>,
+    peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let (parts, incoming) = request.into_parts();
     let route = routes::route(&parts.method, parts.uri.path());
     let mut recorded = RecordedRequest {
+        peer,
         method: parts.method.clone(),
         path_and_query: target(&parts.uri),
         headers: parts.headers.clone(),

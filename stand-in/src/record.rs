@@ -1,11 +1,15 @@
 //! What the stand-in remembers of each request.
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 
 /// A request as the stand-in received it.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
+    /// The client end of the connection it came on: one value per connection.
+    pub peer: SocketAddr,
     /// The request method.
     pub method: Method,
     /// The path and query exactly as received in the request line.

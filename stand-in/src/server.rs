@@ -99,8 +99,8 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, Arc::clone(&state)));
+                Ok((stream, peer)) => {
+                    connections.spawn(serve_connection(stream, peer, Arc::clone(&state)));
                 }
                 // Out of file descriptors or similar: wait a little rather than spin.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -111,10 +111,10 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
 }
 
 /// Serves HTTP/1.1 on one connection, as Node's HTTP server does.
-async fn serve_connection(stream: TcpStream, state: Arc<State>) {
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, state: Arc<State>) {
     // Nagle's algorithm only adds latency to small responses; failing to turn it off is harmless.
     stream.set_nodelay(true).ok();
-    let service = service_fn(move |request| handlers::handle(Arc::clone(&state), request));
+    let service = service_fn(move |request| handlers::handle(Arc::clone(&state), peer, request));
     // A connection error (the client went away mid-request) is the client's business.
     http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
