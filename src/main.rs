@@ -144,8 +144,12 @@ fn run(path: PathBuf, check_only: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&config);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.workers > 0 {
+    // One worker: a current-thread runtime, which has no work-stealing machinery to pay for.
+    let mut runtime = match config.workers {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if config.workers > 1 {
         runtime.worker_threads(config.workers);
     }
     let runtime = runtime
