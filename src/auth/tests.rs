@@ -568,3 +568,193 @@ fn without_a_configured_issuer_any_issuer_or_none_is_accepted() {
         assert_eq!(verified.map(|c| c.sub), Ok(USER.into()), "{claims}");
     }
 }
+
+// --- the one-pass verifier against jsonwebtoken::decode -------------------------------------
+
+/// The verdict of `jsonwebtoken::decode` with the validation the gateway asks for, followed
+/// by the gateway's own `exp`/`nbf` checks: the reference `TokenVerifier::verify` must agree
+/// with.
+fn reference_verdict(token: &str, issuer: Option<&str>) -> Result<Claims, TokenRejection> {
+    use jsonwebtoken::{DecodingKey, Validation};
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.leeway = 0;
+    let mut required = vec!["exp", "sub"];
+    if let Some(issuer) = issuer {
+        validation.set_issuer(&[issuer]);
+        required.push("iss");
+    }
+    validation.set_required_spec_claims(&required);
+    let claims =
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(SECRET), &validation)
+            .map_err(|_| TokenRejection::Invalid)?
+            .claims;
+    let now = NOW_S as f64;
+    let leeway = LEEWAY as f64;
+    if !claims.exp.is_finite() || claims.exp + leeway <= now {
+        return Err(TokenRejection::Expired);
+    }
+    if claims
+        .nbf
+        .is_some_and(|nbf| !nbf.is_finite() || nbf > now + leeway)
+    {
+        return Err(TokenRejection::Invalid);
+    }
+    Ok(claims)
+}
+
+/// What a verdict says, comparable.
+fn verdict_summary(
+    verdict: Result<Claims, TokenRejection>,
+) -> Result<(String, u64, Option<u64>), TokenRejection> {
+    verdict.map(|c| (c.sub, c.exp.to_bits(), c.nbf.map(f64::to_bits)))
+}
+
+mod agrees_with_jsonwebtoken {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Each claim: mostly its first (live, well-formed) value, else absent or one of the
+    /// others, so that most tokens differ from a good one in one or two claims.
+    fn claim(values: Vec<Value>) -> impl Strategy<Value = Option<Value>> {
+        let good = values[0].clone();
+        prop_oneof![
+            3 => Just(Some(good)),
+            1 => Just(None),
+            3 => prop::sample::select(values).prop_map(Some),
+        ]
+    }
+
+    fn claims() -> impl Strategy<Value = Value> {
+        let sub = claim(vec![
+            json!(USER),
+            json!(""),
+            json!(7),
+            Value::Null,
+            json!(["a"]),
+            json!("caf\u{e9} \"q\""),
+        ]);
+        let exp = claim(vec![
+            json!(NOW_S + 300),
+            json!(NOW_S - 300),
+            json!(NOW_S - LEEWAY),
+            json!(NOW_S - LEEWAY + 1),
+            json!(NOW_S as f64 + 300.5),
+            json!(NOW_S as f64 - 0.5),
+            json!(-5),
+            json!(-5.5),
+            json!(-0.5),
+            json!(0),
+            json!(u64::MAX),
+            json!(1e300),
+            json!("1700000300"),
+            Value::Null,
+            json!(true),
+        ]);
+        let nbf = claim(vec![
+            json!(NOW_S - 10),
+            json!(NOW_S + LEEWAY),
+            json!(NOW_S + LEEWAY + 1),
+            json!(NOW_S as f64 + 1.5),
+            json!(-1),
+            json!("soon"),
+            Value::Null,
+        ]);
+        let iss = claim(vec![
+            json!(WEB_URI),
+            json!("https://evil.example"),
+            json!([WEB_URI, "other"]),
+            json!(["other"]),
+            json!([]),
+            json!([7]),
+            json!(7),
+            Value::Null,
+        ]);
+        let aud = claim(vec![
+            Value::Null,
+            json!("share"),
+            json!(["share"]),
+            json!([]),
+            json!(7),
+            json!([7]),
+        ]);
+        (sub, exp, nbf, iss, aud).prop_map(|(sub, exp, nbf, iss, aud)| {
+            let mut claims = serde_json::Map::new();
+            claims.insert("iat".into(), json!(NOW_S - 10));
+            for (name, value) in [
+                ("sub", sub),
+                ("exp", exp),
+                ("nbf", nbf),
+                ("iss", iss),
+                ("aud", aud),
+            ] {
+                if let Some(value) = value {
+                    claims.insert(name.into(), value);
+                }
+            }
+            Value::Object(claims)
+        })
+    }
+
+    fn header() -> impl Strategy<Value = &'static [u8]> {
+        let others = prop::sample::select(vec![
+            HS256_HEADER,
+            br#"{"alg":"HS256"}"#.as_slice(),
+            br#"{"alg":"HS256","kid":"k1","typ":"at+jwt"}"#.as_slice(),
+            br#"{"alg":"HS256","kid":5}"#.as_slice(),
+            br#"{"alg":"HS256","x":{"y":[1,2]}}"#.as_slice(),
+            br#"{"alg":"HS384","typ":"JWT"}"#.as_slice(),
+            br#"{"alg":"none"}"#.as_slice(),
+            br#"{"alg":"RS256"}"#.as_slice(),
+            br#"{"typ":"JWT"}"#.as_slice(),
+            br#"{"alg":"hs256"}"#.as_slice(),
+            br#"[]"#.as_slice(),
+        ]);
+        prop_oneof![2 => Just(HS256_HEADER), 1 => others]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn on_generated_tokens(header in header(), claims in claims(), with_issuer in any::<bool>()) {
+            let token = hand_signed(header, &payload(&claims));
+            let issuer = with_issuer.then_some(WEB_URI);
+            let verifier = match issuer {
+                Some(issuer) => verifier_with_issuer(issuer),
+                None => verifier(),
+            };
+            prop_assert_eq!(
+                verdict_summary(verifier.verify(&token, NOW_MS)),
+                verdict_summary(reference_verdict(&token, issuer)),
+                "token claims {}", claims
+            );
+        }
+
+        #[test]
+        fn on_raw_payloads(text in prop::sample::select(vec![
+            r#"{"sub":"a","exp":1700000300,"sub":"b"}"#,
+            r#"{"sub":"a","exp":1700000300,"exp":1}"#,
+            r#"{"sub":"a","exp":1700000300} "#,
+            r#"{"sub":"a","exp":1700000300}x"#,
+            r#"{"sub":"a","exp":1700000300.0e0}"#,
+            r#"{"sub":"a","exp":17000003e2}"#,
+            r#"{"sub":"\u0061","exp":1700000300}"#,
+            r#"{"sub":"a","exp":1700000300,"nbf":null,"aud":null,"iss":null}"#,
+            r#"{"sub":"a","exp":-0}"#,
+            r#"{"sub":"a","exp":1e400}"#,
+            r#"{"sub":"a","exp":99999999999999999999999}"#,
+            "[]",
+            "",
+            "null",
+        ])) {
+            let token = hand_signed(HS256_HEADER, text.as_bytes());
+            prop_assert_eq!(
+                verdict_summary(verifier().verify(&token, NOW_MS)),
+                verdict_summary(reference_verdict(&token, None)),
+                "payload {}", text
+            );
+        }
+    }
+}
