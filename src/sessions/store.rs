@@ -7,7 +7,7 @@
 //! | `sessions`   | session id (12 bytes)                 | the [`Session`] as JSON      |
 //! | `by_access`  | SHA-512 of the access token           | id, expiry, user ([`AccessGrant`]) |
 //! | `by_refresh` | SHA-512 of the refresh token          | session id                   |
-//! | `by_user`    | user length (u16), user, created, id  | empty: a user's sessions in creation order |
+//! | `by_user`    | user length (u16), user, created, id  | a copy of the session's JSON: a user's sessions in creation order |
 //! | `by_expiry`  | expiry (ms, big-endian), id           | empty: what the sweeper removes |
 //! | `rotated`    | SHA-512 of a rotated-away refresh token | id, rotation time, expiry ([`RotatedToken`]) |
 //! | `rotated_by_expiry` | expiry, hash                   | empty: what the sweeper removes |
@@ -16,7 +16,10 @@
 //! second use of it (a stolen copy) can be recognised.
 //!
 //! The per-request check reads `by_access` alone: its value carries what the check needs, so
-//! no record is decoded. Every change touches all trees in one sled transaction and is
+//! no record is decoded. A listing reads `by_user` alone: its entries carry a copy of each
+//! record, so listing a user's sessions is one scan over adjacent keys, not one scattered
+//! read per session. (A store written before the copies existed has empty `by_user` values;
+//! the listing then reads the records from `sessions`.) Every change touches all trees in one sled transaction and is
 //! flushed to disk before the call returns, so a created or revoked session is durable before
 //! the response that reports it is sent.
 //!
@@ -291,12 +294,12 @@ impl Trees<'_> {
             }
         }
         let record = serde_json::to_vec(session).map_err(|e| abort(corrupt(e)))?;
-        self.sessions.insert(&session.id, record)?;
+        self.sessions.insert(&session.id, record.as_slice())?;
         self.by_access
             .insert(&session.access_hash[..], encode_grant(session))?;
         self.by_refresh
             .insert(&session.refresh_hash[..], &session.id)?;
-        self.by_user.insert(user_key(session), &[])?;
+        self.by_user.insert(user_key(session), record.as_slice())?;
         self.by_expiry.insert(&expiry_key(session)[..], &[])?;
         Ok(())
     }
@@ -517,8 +520,12 @@ impl SessionStore for SledStore {
 
     async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError> {
         let mut sessions = Vec::new();
-        for key in self.by_user.scan_prefix(user_prefix(user)).keys() {
-            if let Some(bytes) = self.sessions.get(key_id(&key?))? {
+        for entry in self.by_user.scan_prefix(user_prefix(user)) {
+            let (key, copy) = entry?;
+            if !copy.is_empty() {
+                sessions.push(decode_session(&copy)?);
+            } else if let Some(bytes) = self.sessions.get(key_id(&key))? {
+                // Indexed by an earlier version, without the copy.
                 sessions.push(decode_session(&bytes)?);
             }
         }

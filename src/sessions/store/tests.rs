@@ -169,6 +169,11 @@ async fn rotate_replaces_hashes_and_expiry_in_place() {
     // Still one record, still listed by creation time, the other session untouched.
     assert_eq!(count(&store).await, 2);
     assert_eq!(listed(&store, "u").await, [[1; 12], [2; 12]]);
+    // The listing shows the rotated record, not the copy made at creation.
+    assert_eq!(
+        store.list_user("u").await.expect("list"),
+        [expected.clone(), younger.clone()]
+    );
     assert_eq!(
         store.find_access(&younger.access_hash).await.expect("find"),
         Some(grant(&younger))
@@ -584,4 +589,37 @@ async fn import_gives_what_one_create_after_another_gives() {
     drop(store);
     let reopened = open(&dir);
     assert_eq!(reopened.count(), 2, "on disk");
+}
+
+#[tokio::test]
+async fn a_store_indexed_without_record_copies_still_lists_its_sessions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let first = session(1, "u", 1_000, 50_000);
+    let second = session(2, "u", 2_000, 50_000);
+    store.create(&first).await.expect("create");
+    store.create(&second).await.expect("create");
+    // The first as an earlier version indexed it: a `by_user` entry with no copy.
+    store
+        .by_user
+        .insert(user_key(&first), &[])
+        .expect("rewrite the index entry");
+
+    assert_eq!(
+        store.list_user("u").await.expect("list"),
+        [first.clone(), second.clone()]
+    );
+    // Once rotated, it is indexed with its copy like any other.
+    let rotated = store
+        .rotate(
+            first.session_id(),
+            token_hash("a"),
+            token_hash("r"),
+            60_000,
+            3_000,
+        )
+        .await
+        .expect("rotate")
+        .expect("exists");
+    assert_eq!(store.list_user("u").await.expect("list"), [rotated, second]);
 }
