@@ -569,6 +569,49 @@ fn without_a_configured_issuer_any_issuer_or_none_is_accepted() {
     }
 }
 
+#[test]
+fn either_usual_header_order_verifies_and_only_for_its_own_algorithm() {
+    for (algorithm, name) in [
+        (Algorithm::HS256, "HS256"),
+        (Algorithm::HS384, "HS384"),
+        (Algorithm::HS512, "HS512"),
+    ] {
+        for header in [
+            format!(r#"{{"alg":"{name}","typ":"JWT"}}"#),
+            format!(r#"{{"typ":"JWT","alg":"{name}"}}"#),
+        ] {
+            let message = format!(
+                "{}.{}",
+                b64(header.as_bytes()),
+                b64(&payload(&live_claims()))
+            );
+            let signature = jsonwebtoken::crypto::sign(
+                message.as_bytes(),
+                &EncodingKey::from_secret(SECRET),
+                algorithm,
+            )
+            .expect("signs");
+            let token = format!("{message}.{signature}");
+            let own = TokenVerifier::new(SECRET, algorithm, LEEWAY as u64, None);
+            assert_eq!(
+                own.verify(&token, NOW_MS).map(|c| c.sub),
+                Ok(USER.to_string()),
+                "{header}"
+            );
+            for other in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+                if other != algorithm {
+                    let verifier = TokenVerifier::new(SECRET, other, LEEWAY as u64, None);
+                    assert_eq!(
+                        verifier.verify(&token, NOW_MS).map(|c| c.sub),
+                        Err(TokenRejection::Invalid),
+                        "{header} checked as {other:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 // --- the one-pass verifier against jsonwebtoken::decode -------------------------------------
 
 /// The verdict of `jsonwebtoken::decode` with the validation the gateway asks for, followed
@@ -700,6 +743,8 @@ mod agrees_with_jsonwebtoken {
     fn header() -> impl Strategy<Value = &'static [u8]> {
         let others = prop::sample::select(vec![
             HS256_HEADER,
+            br#"{"alg":"HS256","typ":"JWT"}"#.as_slice(),
+            br#"{"alg":"HS256","typ":"JWT"} "#.as_slice(),
             br#"{"alg":"HS256"}"#.as_slice(),
             br#"{"alg":"HS256","kid":"k1","typ":"at+jwt"}"#.as_slice(),
             br#"{"alg":"HS256","kid":5}"#.as_slice(),
@@ -711,7 +756,11 @@ mod agrees_with_jsonwebtoken {
             br#"{"alg":"hs256"}"#.as_slice(),
             br#"[]"#.as_slice(),
         ]);
-        prop_oneof![2 => Just(HS256_HEADER), 1 => others]
+        prop_oneof![
+            1 => Just(HS256_HEADER),
+            1 => Just(br#"{"alg":"HS256","typ":"JWT"}"#.as_slice()),
+            1 => others,
+        ]
     }
 
     proptest! {
