@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -206,6 +207,26 @@ async fn read(response: http::Response<hyper::body::Incoming>) -> TestResponse {
     }
 }
 
+/// Opens the store in `dir`, waiting a little while the previous gateway's store lets go of
+/// it: sled's `flush_async` runs the flush on a thread of its own, which drops its handle on
+/// the store a moment after the flush it reported (a new process never sees this: the old
+/// one has exited).
+async fn open_store(dir: &std::path::Path) -> SledStore {
+    let mut attempts = 0;
+    loop {
+        match SledStore::open(dir) {
+            Ok(store) => return store,
+            Err(error)
+                if attempts < 100 && error.to_string().contains("could not acquire lock") =>
+            {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("the store opens: {error}"),
+        }
+    }
+}
+
 impl Harness {
     /// The gateway with the shipped preset's settings, in front of a fresh stand-in.
     pub async fn start() -> Harness {
@@ -239,7 +260,7 @@ impl Harness {
     }
 
     async fn start_gateway(&mut self) {
-        let store = SledStore::open(&self.config.data_dir).expect("the store opens");
+        let store = open_store(&self.config.data_dir).await;
         self.store = Some(store.clone());
         let gateway = Gateway::new(
             &self.config,
