@@ -9,13 +9,14 @@
 #   DATA_DIR=/big/disk/store benches/store_scale.sh # keep the store; a second run with the
 #                                                   # same DATA_DIR measures it again, no fill
 #
-# Needs: cargo, and disk: about 2 KiB per session (10 million: ~20 GiB) where the store goes.
+# Needs: cargo, and disk: about 3.2 KiB per session (10 million: ~32 GB) where the store goes.
 #
 # Environment (defaults in brackets):
 #   SESSIONS [10000000]  sessions in the store
 #   USERS [SESSIONS/1000] users they are dealt to (so each has SESSIONS/USERS sessions)
 #   LOOKUPS [100000]     random token lookups measured
 #   LISTS [200]          random users whose sessions are listed
+#   CACHE_MIB [1024]     the store's page cache while measuring (sessions.cache_mib)
 #   DATA_DIR             where the store goes [a temporary directory, removed at the end];
 #                        its seeding parameters are kept beside it in DATA_DIR.params
 #   KEEP_TMP [0]         1: keep the temporary directory
@@ -26,6 +27,7 @@ SESSIONS=${SESSIONS:-10000000}
 USERS=${USERS:-$(((SESSIONS + 999) / 1000))}
 LOOKUPS=${LOOKUPS:-100000}
 LISTS=${LISTS:-200}
+CACHE_MIB=${CACHE_MIB:-1024}
 DATA_DIR=${DATA_DIR:-}
 KEEP_TMP=${KEEP_TMP:-0}
 
@@ -64,7 +66,7 @@ if [[ -s $params ]]; then
 else
   [[ ! -e $store ]] || die "$store exists but $params does not: not a store this script filled"
   mkdir -p "$(dirname "$store")"
-  need=$((SESSIONS * 2200))
+  need=$((SESSIONS * 3300))
   avail=$(df --output=avail -B1 "$(dirname "$store")" | tail -n1)
   if ((avail < need)); then
     die "about $((need >> 30)) GiB are needed in $(dirname "$store"), $((avail >> 30)) GiB are free (DATA_DIR= elsewhere?)"
@@ -86,14 +88,14 @@ fi
 
 say "store_scale.sh: measuring ($LOOKUPS lookups, $LISTS listings)"
 "$bin/store_scale" "$store" "$SECRET" "$SESSIONS" "$USERS" --base "$BASE" \
-  --lookups "$LOOKUPS" --lists "$LISTS" >"$tmp/measured" 2>"$tmp/measure.log" ||
+  --lookups "$LOOKUPS" --lists "$LISTS" --cache-mib "$CACHE_MIB" >"$tmp/measured" 2>"$tmp/measure.log" ||
   { cat "$tmp/measure.log" >&2; die "the measurement failed"; }
 value() { awk -v k="$1:" '$1==k{print $2}' "$tmp/measured"; }
 
 echo
 echo "sessiongate store at scale: $SESSIONS sessions, $USERS users ($((SESSIONS / USERS)) sessions each), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "fill: $fill_line"
-echo "open: $(value open_ms) ms"
+echo "open: $(value open_ms) ms; page cache (CACHE_MIB): $CACHE_MIB MiB"
 printf '%-34s %10s %10s %10s %10s %10s\n' "" "p50 us" "p99 us" "p99.9 us" "max us" "mean us"
 for name in lookup_cold lookup_warm check list_user; do
   printf '%-34s %10s %10s %10s %10s %10s\n' "$name" "$(value "${name}_p50_us")" "$(value "${name}_p99_us")" \

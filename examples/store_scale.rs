@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release --example store_scale -- <data_dir> <secret> <count> <users> \
-//!     --base <unix seconds> [--lookups 100000] [--lists 200]
+//!     --base <unix seconds> [--lookups 100000] [--lists 200] [--cache-mib 1024]
 //! ```
 //!
 //! The arguments must be those the store was seeded with, so that the tokens can be made
@@ -32,7 +32,7 @@ use sessiongate::sessions::{SessionStore, SledStore};
 mod seed;
 
 const USAGE: &str = "usage: store_scale <data_dir> <secret> <count> <users> --base <unix seconds> \
-                     [--lookups N] [--lists N]";
+                     [--lookups N] [--lists N] [--cache-mib N]";
 
 struct Args {
     dir: PathBuf,
@@ -42,6 +42,7 @@ struct Args {
     base_s: i64,
     lookups: usize,
     lists: usize,
+    cache_mib: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -49,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
     let mut base_s = None;
     let mut lookups = 100_000;
     let mut lists = 200;
+    let mut cache_mib = 1024;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<i64, String> {
@@ -59,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
             "--base" => base_s = Some(number("--base")?),
             "--lookups" => lookups = number("--lookups")?.max(1) as usize,
             "--lists" => lists = number("--lists")?.max(1) as usize,
+            "--cache-mib" => cache_mib = number("--cache-mib")?.max(1) as u64,
             _ => positional.push(arg),
         }
     }
@@ -77,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
         base_s: base_s.ok_or("--base is required (the one the store was seeded with)")?,
         lookups,
         lists,
+        cache_mib,
     })
 }
 
@@ -116,7 +120,8 @@ async fn measure(args: &Args) -> Result<(), String> {
     let (rss, _) = seed::rss_kib();
     println!("rss_before_open_kib: {rss}");
     let started = Instant::now();
-    let store = SledStore::open(&args.dir).map_err(|e| format!("opening: {e}"))?;
+    let store = SledStore::open_with_cache(&args.dir, args.cache_mib << 20)
+        .map_err(|e| format!("opening: {e}"))?;
     println!("open_ms: {:.1}", started.elapsed().as_secs_f64() * 1e3);
     let (rss, _) = seed::rss_kib();
     println!("rss_after_open_kib: {rss}");

@@ -173,6 +173,10 @@ pub struct SessionsConfig {
     /// Seconds between sweeps of expired sessions. Expired sessions are refused at once
     /// whatever this is; the sweep only frees space. Default 60.
     pub sweep_interval_seconds: u64,
+    /// The store's page cache in MiB (sled's `cache_capacity`): the most of the store kept
+    /// in memory. A store larger than this is read from disk (the OS's page cache) as it
+    /// is used. Default 1024, sled's own default.
+    pub cache_mib: u64,
 }
 
 /// The uploader's route table, as `"METHOD /path"` patterns (see [`RoutePattern`]).
@@ -245,6 +249,7 @@ impl Default for SessionsConfig {
             capture_limit_bytes: 64 * 1024,
             refresh_reuse_grace_seconds: 10,
             sweep_interval_seconds: 60,
+            cache_mib: 1024,
         }
     }
 }
@@ -434,6 +439,13 @@ impl Config {
                 "sessions.sweep_interval_seconds",
                 0,
                 "must be at least 1",
+            ));
+        }
+        if !(1..=1 << 20).contains(&self.sessions.cache_mib) {
+            return Err(invalid(
+                "sessions.cache_mib",
+                self.sessions.cache_mib,
+                "expected 1 to 1048576 (MiB)",
             ));
         }
         self.route_patterns()?;

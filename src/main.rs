@@ -186,7 +186,7 @@ async fn serve(
     secret: Vec<u8>,
     certs: Option<Arc<CertStore>>,
 ) -> Result<(), String> {
-    let store = SledStore::open(&config.data_dir)
+    let store = SledStore::open_with_cache(&config.data_dir, config.sessions.cache_mib << 20)
         .map_err(|e| format!("opening the store in {}: {e}", config.data_dir.display()))?;
     tracing::info!(dir = %config.data_dir.display(), "session store open");
     let gateway = Gateway::new(&config, &secret, Arc::new(store), Arc::new(SystemClock))

@@ -90,6 +90,7 @@ fn bad_values_name_their_key() {
             "[sessions]\nsweep_interval_seconds = 0",
             "sessions.sweep_interval_seconds",
         ),
+        ("[sessions]\ncache_mib = 0", "sessions.cache_mib"),
         ("[routes]\npublic = [\"post /x\"]", "routes.public"),
         ("[routes]\nlogin = [\"POST auth/login\"]", "routes.login"),
         ("[routes]\nrefresh = [\"POST /a/*/b\"]", "routes.refresh"),

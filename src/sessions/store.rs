@@ -40,6 +40,9 @@ use crate::auth::TokenHash;
 /// Most sessions removed in one sweep transaction.
 const SWEEP_BATCH: usize = 1000;
 
+/// sled's own default page cache size.
+pub const DEFAULT_CACHE_BYTES: u64 = 1 << 30;
+
 /// Sessions written per batch by [`SledStore::import`].
 const IMPORT_BATCH: usize = 10_000;
 
@@ -147,9 +150,18 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, with sled's default page cache (1 GiB).
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
+        SledStore::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store in `dir`, keeping at most about `cache_bytes` of it in
+    /// memory.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()?;
         Ok(SledStore {
             sessions: db.open_tree("sessions")?,
             by_access: db.open_tree("by_access")?,
