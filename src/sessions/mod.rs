@@ -95,7 +95,8 @@ impl Session {
     }
 }
 
-/// Serde for fixed-size byte arrays as lowercase hex strings.
+/// Serde for fixed-size byte arrays: lowercase hex strings in JSON (the stored records),
+/// the raw bytes in binary formats (the compact copies in the per-user index).
 mod hex_array {
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -103,15 +104,30 @@ mod hex_array {
         bytes: &[u8; N],
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(bytes))
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(bytes))
+        } else {
+            s.serialize_bytes(bytes)
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
         d: D,
     ) -> Result<[u8; N], D::Error> {
-        let text = <&str>::deserialize(d)?;
         let mut bytes = [0u8; N];
-        hex::decode_to_slice(text, &mut bytes).map_err(serde::de::Error::custom)?;
+        if d.is_human_readable() {
+            let text = <&str>::deserialize(d)?;
+            hex::decode_to_slice(text, &mut bytes).map_err(serde::de::Error::custom)?;
+        } else {
+            let raw = <&[u8]>::deserialize(d)?;
+            if raw.len() != N {
+                return Err(serde::de::Error::invalid_length(
+                    raw.len(),
+                    &"the array's length",
+                ));
+            }
+            bytes.copy_from_slice(raw);
+        }
         Ok(bytes)
     }
 }

@@ -7,7 +7,7 @@
 //! | `sessions`   | session id (12 bytes)                 | the [`Session`] as JSON      |
 //! | `by_access`  | SHA-512 of the access token           | id, expiry, user ([`AccessGrant`]) |
 //! | `by_refresh` | SHA-512 of the refresh token          | session id                   |
-//! | `by_user`    | user length (u16), user, created, id  | a copy of the session's JSON: a user's sessions in creation order |
+//! | `by_user`    | user length (u16), user, created, id  | a compact copy of the session ([`encode_copy`]): a user's sessions in creation order |
 //! | `by_expiry`  | expiry (ms, big-endian), id           | empty: what the sweeper removes |
 //! | `rotated`    | SHA-512 of a rotated-away refresh token | id, rotation time, expiry ([`RotatedToken`]) |
 //! | `rotated_by_expiry` | expiry, hash                   | empty: what the sweeper removes |
@@ -16,10 +16,10 @@
 //! second use of it (a stolen copy) can be recognised.
 //!
 //! The per-request check reads `by_access` alone: its value carries what the check needs, so
-//! no record is decoded. A listing reads `by_user` alone: its entries carry a copy of each
-//! record, so listing a user's sessions is one scan over adjacent keys, not one scattered
-//! read per session. (A store written before the copies existed has empty `by_user` values;
-//! the listing then reads the records from `sessions`.) Every change touches all trees in one sled transaction and is
+//! no record is decoded. A listing reads `by_user` alone: its entries carry a compact binary
+//! copy of each record, so listing a user's sessions is one scan over adjacent keys with a
+//! cheap decode each, not one scattered read and JSON parse per session. (An entry without a
+//! copy in the current format, as an earlier version wrote them, is listed from `sessions`.) Every change touches all trees in one sled transaction and is
 //! flushed to disk before the call returns, so a created or revoked session is durable before
 //! the response that reports it is sent.
 //!
@@ -311,7 +311,8 @@ impl Trees<'_> {
             .insert(&session.access_hash[..], encode_grant(session))?;
         self.by_refresh
             .insert(&session.refresh_hash[..], &session.id)?;
-        self.by_user.insert(user_key(session), record.as_slice())?;
+        self.by_user
+            .insert(user_key(session), encode_copy(session).map_err(abort)?)?;
         self.by_expiry.insert(&expiry_key(session)[..], &[])?;
         Ok(())
     }
@@ -352,6 +353,26 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 
 fn decode_session(bytes: &[u8]) -> Result<Session, StoreError> {
     serde_json::from_slice(bytes).map_err(corrupt)
+}
+
+/// The first byte of a `by_user` copy: the format of the rest.
+const COPY_FORMAT: u8 = 1;
+
+/// `by_user` value: [`COPY_FORMAT`], then the session in postcard (binary serde: the hashes as
+/// raw bytes, no field names).
+fn encode_copy(session: &Session) -> Result<Vec<u8>, StoreError> {
+    let mut copy = vec![COPY_FORMAT];
+    postcard::to_io(session, &mut copy).map_err(corrupt)?;
+    Ok(copy)
+}
+
+/// The session in a `by_user` value, or `None` if it holds no copy in the current format
+/// (empty, or written by an earlier version): then the record is read instead.
+fn decode_copy(value: &[u8]) -> Result<Option<Session>, StoreError> {
+    match value.split_first() {
+        Some((&COPY_FORMAT, rest)) => postcard::from_bytes(rest).map(Some).map_err(corrupt),
+        _ => Ok(None),
+    }
 }
 
 /// `by_access` value: id (12), expiry (8, big-endian), user (rest).
@@ -534,10 +555,10 @@ impl SessionStore for SledStore {
         let mut sessions = Vec::new();
         for entry in self.by_user.scan_prefix(user_prefix(user)) {
             let (key, copy) = entry?;
-            if !copy.is_empty() {
-                sessions.push(decode_session(&copy)?);
+            if let Some(session) = decode_copy(&copy)? {
+                sessions.push(session);
             } else if let Some(bytes) = self.sessions.get(key_id(&key))? {
-                // Indexed by an earlier version, without the copy.
+                // Indexed by an earlier version, without a copy in this format.
                 sessions.push(decode_session(&bytes)?);
             }
         }

@@ -599,10 +599,21 @@ async fn a_store_indexed_without_record_copies_still_lists_its_sessions() {
     let second = session(2, "u", 2_000, 50_000);
     store.create(&first).await.expect("create");
     store.create(&second).await.expect("create");
-    // The first as an earlier version indexed it: a `by_user` entry with no copy.
+    // The first as earlier versions indexed it: a `by_user` entry with no copy, or a JSON
+    // copy; both are listed from the record.
     store
         .by_user
         .insert(user_key(&first), &[])
+        .expect("rewrite the index entry");
+    assert_eq!(
+        store.list_user("u").await.expect("list"),
+        [first.clone(), second.clone()]
+    );
+    let mut stale = first.clone();
+    stale.location = "stale copy".into();
+    store
+        .by_user
+        .insert(user_key(&first), serde_json::to_vec(&stale).expect("json"))
         .expect("rewrite the index entry");
 
     assert_eq!(
@@ -622,4 +633,23 @@ async fn a_store_indexed_without_record_copies_still_lists_its_sessions() {
         .expect("rotate")
         .expect("exists");
     assert_eq!(store.list_user("u").await.expect("list"), [rotated, second]);
+}
+
+#[test]
+fn the_compact_copy_gives_back_the_session_exactly() {
+    let mut original = session(7, "5fc1d2e3a4b5c6d7e8f90a1b", 1_700_000_000_123, i64::MAX);
+    original.location = "Zürich, ZH CH \"quoted\"".into();
+    let copy = encode_copy(&original).expect("encodes");
+    assert_eq!(copy[0], COPY_FORMAT);
+    // Much smaller than the JSON record (the hashes are raw bytes, not hex).
+    let json = serde_json::to_vec(&original).expect("json");
+    assert!(
+        copy.len() * 2 < json.len(),
+        "{} vs {}",
+        copy.len(),
+        json.len()
+    );
+    assert_eq!(decode_copy(&copy).expect("decodes"), Some(original));
+    // A cut copy is an error, not a wrong session.
+    assert!(decode_copy(&copy[..copy.len() - 3]).is_err());
 }
