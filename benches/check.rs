@@ -12,6 +12,8 @@
 //!   of random live sessions. `check_metered/1M` adds the gateway's timing wrapper
 //!   (`MeteredStore`), which the running gateway also has. `runtime/block_on` is the cost of
 //!   driving one ready future on the current-thread runtime, included in every store bench.
+//! - `check_parts/{verify,sha512,lookup_1M}`: the check's three costly steps alone: the JWT
+//!   verification, the SHA-512 of the token, and `find_access` in the 1M store.
 //! - `device/{chrome,postman}`: `Device::from_user_agent`.
 //! - `list_user/{10,1000}`: listing a user's sessions in the 1M store.
 //! - `create/1M`: creating a session on login (one transaction over the trees and a flush to
@@ -196,6 +198,44 @@ fn benches(c: &mut Criterion) {
     bench_check(c, &rt, "check/1M", large, |f| f.store.clone());
     bench_check(c, &rt, "check_metered/1M", large, |f| {
         Arc::new(MeteredStore::new(f.store.clone(), Arc::new(Metrics::new())))
+    });
+
+    // The check's three costly steps on their own, to see where its time goes.
+    let tokens = |f: &Fixture| -> Vec<String> {
+        f.requests
+            .iter()
+            .map(|h| bearer_token(h).expect("a bearer token").to_owned())
+            .collect()
+    };
+    c.bench_function("check_parts/verify", |b| {
+        let verifier = TokenVerifier::new(SECRET, Algorithm::HS256, 5, None);
+        let tokens = tokens(small());
+        let now = SystemClock.now_ms();
+        let next = Cell::new(0usize);
+        b.iter(|| {
+            let i = next.get();
+            next.set((i + 1) % REQUESTS);
+            black_box(verifier.verify(black_box(&tokens[i]), now))
+        })
+    });
+    c.bench_function("check_parts/sha512", |b| {
+        let tokens = tokens(small());
+        let next = Cell::new(0usize);
+        b.iter(|| {
+            let i = next.get();
+            next.set((i + 1) % REQUESTS);
+            black_box(token_hash(black_box(&tokens[i])))
+        })
+    });
+    c.bench_function("check_parts/lookup_1M", |b| {
+        let f = large();
+        let hashes: Vec<_> = tokens(f).iter().map(|t| token_hash(t)).collect();
+        let next = Cell::new(0usize);
+        b.iter(|| {
+            let i = next.get();
+            next.set((i + 1) % REQUESTS);
+            black_box(rt.block_on(f.store.find_access(black_box(&hashes[i]))))
+        })
     });
 
     for (name, agent) in [
