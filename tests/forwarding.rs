@@ -534,3 +534,58 @@ async fn each_client_connection_keeps_one_upstream_connection_of_its_own() {
     assert_eq!(received[0].peer, first_peer);
     assert_ne!(received[1].peer, first_peer);
 }
+
+/// An upstream that answers every request and then closes the connection, without saying so
+/// (no `Connection: close`), as an upstream closing idle keep-alive connections does. Returns
+/// its URL and the number of connections it has accepted.
+async fn closing_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                              Content-Length: 11\r\n\r\n{\"ok\":true}";
+                let _ = stream.write_all(answer.as_bytes()).await;
+                // Dropped here: the connection closes after one answer.
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn a_client_connection_outlives_upstream_connections_closed_under_it() {
+    let (upstream, accepted) = closing_upstream().await;
+    let h = Harness::start_with(|c| c.upstream = upstream).await;
+    let mut connection = h.connect().await;
+    for attempt in 1..=5 {
+        // A public route: the token is not looked at.
+        let response = connection.get(&h, "/api/upload/abc", "none").await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "request {attempt}: {:?}",
+            response.body
+        );
+        assert_eq!(response.json(), json!({"ok": true}), "request {attempt}");
+        // Time for the closed upstream connection's end to arrive before the next request.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
+}
