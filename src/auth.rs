@@ -93,7 +93,6 @@ pub struct TokenVerifier {
 }
 
 /// The HMAC of the pinned algorithm, keyed with the secret.
-#[derive(Clone)]
 enum HmacKey {
     Hs256(Hmac<Sha256>),
     Hs384(Hmac<Sha384>),
