@@ -29,6 +29,8 @@
 //! from the newer one again, and revoking one must not leave the same token working).
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use sled::Transactional;
@@ -147,6 +149,23 @@ pub struct SledStore {
     by_expiry: sled::Tree,
     rotated: sled::Tree,
     rotated_by_expiry: sled::Tree,
+    durability: Arc<Durability>,
+}
+
+/// Group commit: one flush at a time, each covering every transaction committed before it
+/// began.
+///
+/// sled 0.34's `flush_async` deadlocks when several run at once (sled issues #1241 and
+/// #1308, fixed in sled's main branch but never released): with it, concurrent writers hung
+/// the store in every run of the test `racing_writers_never_hang_the_store`. So a single
+/// blocking `flush` at a time runs on tokio's blocking pool, and the writers that committed
+/// while it ran share the next one.
+#[derive(Default)]
+struct Durability {
+    /// Transactions committed so far.
+    committed: AtomicU64,
+    /// How many of them are known to be on disk; held while flushing.
+    flushed: tokio::sync::Mutex<u64>,
 }
 
 impl SledStore {
@@ -170,6 +189,7 @@ impl SledStore {
             by_expiry: db.open_tree("by_expiry")?,
             rotated: db.open_tree("rotated")?,
             rotated_by_expiry: db.open_tree("rotated_by_expiry")?,
+            durability: Arc::default(),
             db,
         })
     }
@@ -231,8 +251,27 @@ impl SledStore {
         f: impl Fn(&Trees<'_>) -> Result<T, ConflictableTransactionError<StoreError>>,
     ) -> Result<T, StoreError> {
         let result = self.transaction(f)?;
-        self.db.flush_async().await?;
+        self.durability.committed.fetch_add(1, Ordering::SeqCst);
+        self.flush_committed().await?;
         Ok(result)
+    }
+
+    /// Returns once every transaction committed so far is on disk.
+    async fn flush_committed(&self) -> Result<(), StoreError> {
+        let durability = &self.durability;
+        let needed = durability.committed.load(Ordering::SeqCst);
+        let mut flushed = durability.flushed.lock().await;
+        if *flushed >= needed {
+            // A flush that began after this caller's commit has covered it.
+            return Ok(());
+        }
+        let covered = durability.committed.load(Ordering::SeqCst);
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Sled(sled::Error::Io(std::io::Error::other(e))))??;
+        *flushed = covered;
+        Ok(())
     }
 
     /// Runs `f` in one sled transaction over all trees (retried by sled on conflict).

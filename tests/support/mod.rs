@@ -208,9 +208,8 @@ async fn read(response: http::Response<hyper::body::Incoming>) -> TestResponse {
 }
 
 /// Opens the store in `dir`, waiting a little while the previous gateway's store lets go of
-/// it: sled's `flush_async` runs the flush on a thread of its own, which drops its handle on
-/// the store a moment after the flush it reported (a new process never sees this: the old
-/// one has exited).
+/// it: sled's I/O threads can hold the store's files a moment after the last handle is
+/// dropped (a new process never sees this: the old one has exited).
 async fn open_store(dir: &std::path::Path) -> SledStore {
     let mut attempts = 0;
     loop {
