@@ -15,8 +15,9 @@
 //! A refresh token that was rotated away stays in `rotated` until it would have expired, so a
 //! second use of it (a stolen copy) can be recognised.
 //!
-//! The per-request check reads `by_access` alone: its value carries what the check needs, so
-//! no record is decoded. A listing reads `by_user` alone: its entries carry a compact binary
+//! The per-request check reads an in-memory copy of `by_access` ([`access_index`]), kept
+//! in step with the tree: its entries carry what the check needs, so no record is decoded and
+//! no request waits for sled. A listing reads `by_user` alone: its entries carry a compact binary
 //! copy of each record, so listing a user's sessions is one scan over adjacent keys with a
 //! cheap decode each, not one scattered read and JSON parse per session. (An entry without a
 //! copy in the current format, as an earlier version wrote them, is listed from `sessions`.) Every change touches all trees in one sled transaction and is
@@ -28,9 +29,10 @@
 //! then takes the hash over and the older record is removed (it could never be told apart
 //! from the newer one again, and revoking one must not leave the same token working).
 
+use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use sled::Transactional;
@@ -38,6 +40,10 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::{Session, SessionId};
 use crate::auth::TokenHash;
+
+mod access_index;
+
+use access_index::{AccessChange, AccessIndex};
 
 /// Most sessions removed in one sweep transaction.
 const SWEEP_BATCH: usize = 1000;
@@ -149,6 +155,11 @@ pub struct SledStore {
     by_expiry: sled::Tree,
     rotated: sled::Tree,
     rotated_by_expiry: sled::Tree,
+    /// The copy of `by_access` that `find_access` reads.
+    access: Arc<AccessIndex>,
+    /// Held by each transaction until its changes are in `access`, so that the copy sees
+    /// them in commit order (not held while flushing).
+    writer: Arc<Mutex<()>>,
     durability: Arc<Durability>,
 }
 
@@ -174,16 +185,20 @@ impl SledStore {
         SledStore::open_with_cache(dir, DEFAULT_CACHE_BYTES)
     }
 
-    /// Opens (or creates) the store in `dir`, keeping at most about `cache_bytes` of it in
-    /// memory.
+    /// Opens (or creates) the store in `dir`, keeping at most about `cache_bytes` of sled's
+    /// pages in memory (the copy of the access index comes on top). Reads the whole access
+    /// index, so a large store takes a while to open.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .open()?;
+        let by_access = db.open_tree("by_access")?;
         Ok(SledStore {
+            access: Arc::new(AccessIndex::load(&by_access)?),
+            writer: Arc::new(Mutex::new(())),
             sessions: db.open_tree("sessions")?,
-            by_access: db.open_tree("by_access")?,
+            by_access,
             by_refresh: db.open_tree("by_refresh")?,
             by_user: db.open_tree("by_user")?,
             by_expiry: db.open_tree("by_expiry")?,
@@ -240,9 +255,9 @@ impl SledStore {
         Ok(imported)
     }
 
-    /// Number of stored sessions (a scan: for start-up and tests, not per request).
+    /// Number of stored sessions (each holds one access-token hash).
     pub fn count(&self) -> usize {
-        self.sessions.len()
+        self.access.len()
     }
 
     /// Runs `f` in one transaction over all trees, then flushes to disk.
@@ -274,11 +289,16 @@ impl SledStore {
         Ok(())
     }
 
-    /// Runs `f` in one sled transaction over all trees (retried by sled on conflict).
+    /// Runs `f` in one sled transaction over all trees, then applies its changes to the
+    /// access index's copy. One at a time: see [`access_index`].
     fn transaction<T>(
         &self,
         f: impl Fn(&Trees<'_>) -> Result<T, ConflictableTransactionError<StoreError>>,
     ) -> Result<T, StoreError> {
+        // Nothing panics while the lock is held once sled has committed, so a poisoned lock
+        // only means that an earlier `f` panicked, and its transaction was not committed.
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let access_changes = RefCell::new(Vec::new());
         let trees = (
             &self.sessions,
             &self.by_access,
@@ -290,6 +310,8 @@ impl SledStore {
         );
         let result = trees.transaction(
             |(sessions, by_access, by_refresh, by_user, by_expiry, rotated, rotated_by_expiry)| {
+                // sled may run `f` again after a conflict: only the last run's changes count.
+                access_changes.borrow_mut().clear();
                 f(&Trees {
                     sessions,
                     by_access,
@@ -298,9 +320,11 @@ impl SledStore {
                     by_expiry,
                     rotated,
                     rotated_by_expiry,
+                    access_changes: &access_changes,
                 })
             },
         )?;
+        self.access.apply(access_changes.into_inner());
         Ok(result)
     }
 }
@@ -314,6 +338,8 @@ struct Trees<'a> {
     by_expiry: &'a TransactionalTree,
     rotated: &'a TransactionalTree,
     rotated_by_expiry: &'a TransactionalTree,
+    /// What this run of the transaction did to `by_access`, in order.
+    access_changes: &'a RefCell<Vec<AccessChange>>,
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -348,6 +374,14 @@ impl Trees<'_> {
         self.sessions.insert(&session.id, record.as_slice())?;
         self.by_access
             .insert(&session.access_hash[..], encode_grant(session))?;
+        self.access_changes.borrow_mut().push(AccessChange::Put(
+            session.access_hash,
+            AccessGrant {
+                session_id: session.session_id(),
+                user: session.user.clone(),
+                expire_at_ms: session.expire_at_ms,
+            },
+        ));
         self.by_refresh
             .insert(&session.refresh_hash[..], &session.id)?;
         self.by_user
@@ -368,6 +402,9 @@ impl Trees<'_> {
             .is_some_and(|v| &grant_id(&v) == id)
         {
             self.by_access.remove(&session.access_hash[..])?;
+            self.access_changes
+                .borrow_mut()
+                .push(AccessChange::Remove(session.access_hash));
         }
         if self
             .by_refresh
@@ -502,10 +539,7 @@ impl SessionStore for SledStore {
     }
 
     async fn find_access(&self, hash: &TokenHash) -> Result<Option<AccessGrant>, StoreError> {
-        match self.by_access.get(hash)? {
-            Some(value) => Ok(Some(decode_grant(&value)?)),
-            None => Ok(None),
-        }
+        Ok(self.access.get(hash))
     }
 
     async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
@@ -638,7 +672,7 @@ impl SessionStore for SledStore {
     }
 
     async fn count(&self) -> Result<usize, StoreError> {
-        Ok(self.sessions.len())
+        Ok(self.access.len())
     }
 }
 

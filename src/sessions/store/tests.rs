@@ -714,4 +714,182 @@ async fn race_writers() {
             Some(grant(s))
         );
     }
+    // The copy of the access index ends equal to the tree.
+    access_copy::assert_copy_matches_tree(&store).await;
+}
+
+/// The in-memory copy of `by_access` against the tree itself.
+mod access_copy {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Token hashes are drawn from small pools, so that sessions share them and evict each
+    /// other; users and expiries too, so that user revocations and sweeps hit several.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Create {
+            access: u8,
+            refresh: u8,
+            user: u8,
+            expire: i64,
+        },
+        Rotate {
+            nth: u8,
+            access: u8,
+            refresh: u8,
+            expire: i64,
+        },
+        Revoke {
+            nth: u8,
+        },
+        RevokeUser {
+            user: u8,
+        },
+        Sweep {
+            now: i64,
+        },
+        Import {
+            count: u8,
+            access: u8,
+            user: u8,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let access = 0u8..6;
+        let expire = (1i64..6).prop_map(|k| k * 1_000);
+        prop_oneof![
+            4 => (access.clone(), 0u8..6, 0u8..3, expire.clone())
+                .prop_map(|(access, refresh, user, expire)| Op::Create { access, refresh, user, expire }),
+            2 => (any::<u8>(), access.clone(), 0u8..6, expire)
+                .prop_map(|(nth, access, refresh, expire)| Op::Rotate { nth, access, refresh, expire }),
+            1 => any::<u8>().prop_map(|nth| Op::Revoke { nth }),
+            1 => (0u8..3).prop_map(|user| Op::RevokeUser { user }),
+            1 => (0i64..7).prop_map(|k| Op::Sweep { now: k * 1_000 }),
+            1 => (1u8..4, access, 0u8..3)
+                .prop_map(|(count, access, user)| Op::Import { count, access, user }),
+        ]
+    }
+
+    fn hash(kind: &str, n: u8) -> TokenHash {
+        token_hash(&format!("{kind} {n}"))
+    }
+
+    /// A session with a fresh id (the `n`th created).
+    fn fresh(n: usize, access: u8, refresh: u8, user: u8, expire_at_ms: i64) -> Session {
+        let mut s = session(0, &format!("user {user}"), 0, expire_at_ms);
+        s.id[..8].copy_from_slice(&(n as u64).to_be_bytes());
+        s.access_hash = hash("access", access);
+        s.refresh_hash = hash("refresh", refresh);
+        s
+    }
+
+    /// Runs the operations; the copy must give what the tree holds, every step of the way.
+    async fn run(store: &SledStore, ops: &[Op]) {
+        let mut created = Vec::new();
+        for op in ops {
+            match *op {
+                Op::Create {
+                    access,
+                    refresh,
+                    user,
+                    expire,
+                } => {
+                    let s = fresh(created.len(), access, refresh, user, expire);
+                    store.create(&s).await.expect("create");
+                    created.push(s.session_id());
+                }
+                Op::Rotate {
+                    nth,
+                    access,
+                    refresh,
+                    expire,
+                } if !created.is_empty() => {
+                    let id = created[usize::from(nth) % created.len()];
+                    store
+                        .rotate(
+                            id,
+                            hash("access", access),
+                            hash("refresh", refresh),
+                            expire,
+                            0,
+                        )
+                        .await
+                        .expect("rotate");
+                }
+                Op::Revoke { nth } if !created.is_empty() => {
+                    let id = created[usize::from(nth) % created.len()];
+                    store.revoke(id).await.expect("revoke");
+                }
+                Op::RevokeUser { user } => {
+                    store
+                        .revoke_user(&format!("user {user}"))
+                        .await
+                        .expect("revoke_user");
+                }
+                Op::Sweep { now } => {
+                    store.sweep_expired(now).await.expect("sweep");
+                }
+                Op::Import {
+                    count,
+                    access,
+                    user,
+                } => {
+                    let batch: Vec<Session> = (0..count)
+                        .map(|k| fresh(created.len() + usize::from(k), access + k, k, user, 9_000))
+                        .collect();
+                    created.extend(batch.iter().map(Session::session_id));
+                    store.import(batch).expect("import");
+                }
+                Op::Rotate { .. } | Op::Revoke { .. } => {}
+            }
+            assert_copy_matches_tree(store).await;
+        }
+    }
+
+    /// Every entry of `by_access` is in the copy with the same grant, the copy holds nothing
+    /// else, and there is one entry per session.
+    pub(super) async fn assert_copy_matches_tree(store: &SledStore) {
+        let mut entries = 0;
+        for entry in store.by_access.iter() {
+            let (key, value) = entry.expect("read by_access");
+            let hash: TokenHash = key.as_ref().try_into().expect("a 64-byte key");
+            let in_tree = decode_grant(&value).expect("decodes");
+            assert_eq!(store.find_access(&hash).await.expect("find"), Some(in_tree));
+            entries += 1;
+        }
+        assert_eq!(
+            store.count(),
+            entries,
+            "the copy holds exactly the tree's entries"
+        );
+        assert_eq!(store.sessions.len(), entries, "one access hash a session");
+        // Hashes from the pools that the tree does not hold are not in the copy either.
+        for n in 0..9 {
+            let absent = hash("access", n);
+            if store.by_access.get(absent).expect("get").is_none() {
+                assert_eq!(store.find_access(&absent).await.expect("find"), None);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Applying each transaction's changes keeps the copy equal to the tree, and a copy
+        /// loaded from the tree at start-up is equal to it too.
+        #[test]
+        fn the_copy_follows_the_tree_and_reloads_from_it(ops in proptest::collection::vec(op(), 1..40)) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            rt.block_on(async {
+                let dir = tempfile::tempdir().expect("tempdir");
+                {
+                    let store = open(&dir);
+                    run(&store, &ops).await;
+                }
+                let reopened = open(&dir);
+                assert_copy_matches_tree(&reopened).await;
+            });
+        }
+    }
 }
