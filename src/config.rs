@@ -173,9 +173,10 @@ pub struct SessionsConfig {
     /// Seconds between sweeps of expired sessions. Expired sessions are refused at once
     /// whatever this is; the sweep only frees space. Default 60.
     pub sweep_interval_seconds: u64,
-    /// The store's page cache in MiB (sled's `cache_capacity`): the most of the store kept
+    /// The store's page cache in MiB (sled's `cache_capacity`): the most of sled's pages kept
     /// in memory. A store larger than this is read from disk (the OS's page cache) as it
-    /// is used. Default 1024, sled's own default.
+    /// is used; the token check's copy of the access index is in memory whatever this is.
+    /// Default 1024, sled's own default.
     pub cache_mib: u64,
 }
 
