@@ -85,6 +85,17 @@ pub struct AccessGrant {
     pub expire_at_ms: i64,
 }
 
+impl AccessGrant {
+    /// What the check needs from `session`.
+    pub fn of(session: &Session) -> AccessGrant {
+        AccessGrant {
+            session_id: session.session_id(),
+            user: session.user.clone(),
+            expire_at_ms: session.expire_at_ms,
+        }
+    }
+}
+
 /// A refresh token that a rotation replaced: kept to recognise its reuse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotatedToken {
@@ -376,11 +387,7 @@ impl Trees<'_> {
             .insert(&session.access_hash[..], encode_grant(session))?;
         self.access_changes.borrow_mut().push(AccessChange::Put(
             session.access_hash,
-            AccessGrant {
-                session_id: session.session_id(),
-                user: session.user.clone(),
-                expire_at_ms: session.expire_at_ms,
-            },
+            AccessGrant::of(session),
         ));
         self.by_refresh
             .insert(&session.refresh_hash[..], &session.id)?;

@@ -25,7 +25,7 @@ use super::{AccessGrant, StoreError, decode_grant};
 use crate::auth::TokenHash;
 use crate::sessions::SessionId;
 
-/// How many leading bytes of the SHA-512 key the copy.
+/// How many leading bytes of a token's SHA-512 key the copy.
 const KEY_BYTES: usize = 16;
 
 /// Independently locked parts of the map: a writer locks one of them, and growing one

@@ -39,11 +39,7 @@ async fn count(store: &SledStore) -> usize {
 }
 
 fn grant(session: &Session) -> AccessGrant {
-    AccessGrant {
-        session_id: session.session_id(),
-        user: session.user.clone(),
-        expire_at_ms: session.expire_at_ms,
-    }
+    AccessGrant::of(session)
 }
 
 #[tokio::test]
