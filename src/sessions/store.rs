@@ -4,10 +4,10 @@
 //!
 //! | tree         | key                                   | value                        |
 //! |--------------|---------------------------------------|------------------------------|
-//! | `sessions`   | session id (12 bytes)                 | the [`Session`] as JSON      |
+//! | `sessions`   | session id (12 bytes)                 | where its record is: its `by_user` key ([`encode_record_ref`]) |
 //! | `by_access`  | SHA-512 of the access token           | id, expiry, user ([`AccessGrant`]) |
 //! | `by_refresh` | SHA-512 of the refresh token          | session id                   |
-//! | `by_user`    | user length (u16), user, created, id  | a compact copy of the session ([`encode_copy`]): a user's sessions in creation order |
+//! | `by_user`    | user length (u16), user, created, id  | the session, compact ([`encode_copy`]): a user's sessions in creation order |
 //! | `by_expiry`  | expiry (ms, big-endian), id           | empty: what the sweeper removes |
 //! | `rotated`    | SHA-512 of a rotated-away refresh token | id, rotation time, expiry ([`RotatedToken`]) |
 //! | `rotated_by_expiry` | expiry, hash                   | empty: what the sweeper removes |
@@ -17,10 +17,17 @@
 //!
 //! The per-request check reads an in-memory copy of `by_access` ([`access_index`]), kept
 //! in step with the tree: its entries carry what the check needs, so no record is decoded and
-//! no request waits for sled. A listing reads `by_user` alone: its entries carry a compact binary
-//! copy of each record, so listing a user's sessions is one scan over adjacent keys with a
-//! cheap decode each, not one scattered read and JSON parse per session. (An entry without a
-//! copy in the current format, as an earlier version wrote them, is listed from `sessions`.) Every change touches all trees in one sled transaction and is
+//! no request waits for sled. The session records live in `by_user`, in a compact binary form,
+//! so listing a user's sessions is one scan over adjacent keys with a cheap decode each, not
+//! one scattered read and JSON parse per session; `sessions` only says where each record is.
+//! Keeping each record once, not also as JSON in `sessions` as earlier versions did, halves
+//! the data and keeps a large store in the OS's page cache (benches/README.md).
+//!
+//! Stores written by earlier versions keep working: a `sessions` value that is a JSON record
+//! is read as one (its `by_user` entry may then hold no copy, or one in an older form), and
+//! the session is written in the current layout when it next changes.
+//!
+//! Every change touches all trees in one sled transaction and is
 //! flushed to disk before the call returns, so a created or revoked session is durable before
 //! the response that reports it is sent.
 //!
@@ -357,9 +364,16 @@ type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 impl Trees<'_> {
     fn get(&self, id: &[u8; 12]) -> TxResult<Option<Session>> {
-        match self.sessions.get(id)? {
-            Some(bytes) => Ok(Some(decode_session(&bytes).map_err(abort)?)),
-            None => Ok(None),
+        let Some(record) = self.sessions.get(id)? else {
+            return Ok(None);
+        };
+        match decode_record(&record).map_err(abort)? {
+            Record::Session(session) => Ok(Some(*session)),
+            Record::InUserIndex(key) => match self.by_user.get(key)? {
+                Some(copy) => Ok(Some(decode_indexed(&copy).map_err(abort)?)),
+                // Inside a transaction the two trees agree: a missing record is damage.
+                None => Err(abort(corrupt("a session's record is missing from by_user"))),
+            },
         }
     }
 
@@ -381,8 +395,8 @@ impl Trees<'_> {
                 evicted.push(SessionId(holder));
             }
         }
-        let record = serde_json::to_vec(session).map_err(|e| abort(corrupt(e)))?;
-        self.sessions.insert(&session.id, record.as_slice())?;
+        let key = user_key(session);
+        self.sessions.insert(&session.id, encode_record_ref(&key))?;
         self.by_access
             .insert(&session.access_hash[..], encode_grant(session))?;
         self.access_changes.borrow_mut().push(AccessChange::Put(
@@ -392,7 +406,7 @@ impl Trees<'_> {
         self.by_refresh
             .insert(&session.refresh_hash[..], &session.id)?;
         self.by_user
-            .insert(user_key(session), encode_copy(session).map_err(abort)?)?;
+            .insert(key, encode_copy(session).map_err(abort)?)?;
         self.by_expiry.insert(&expiry_key(session)[..], &[])?;
         Ok(())
     }
@@ -434,8 +448,43 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-fn decode_session(bytes: &[u8]) -> Result<Session, StoreError> {
-    serde_json::from_slice(bytes).map_err(corrupt)
+/// The first byte of a `sessions` value that says where the record is (a JSON record, as
+/// earlier versions wrote, starts with `{`).
+const RECORD_REF_FORMAT: u8 = 2;
+
+/// `sessions` value: [`RECORD_REF_FORMAT`], then the session's `by_user` key.
+fn encode_record_ref(user_key: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(1 + user_key.len());
+    value.push(RECORD_REF_FORMAT);
+    value.extend_from_slice(user_key);
+    value
+}
+
+/// What a `sessions` value holds.
+enum Record<'a> {
+    /// The session itself, as JSON (written by an earlier version).
+    Session(Box<Session>),
+    /// The `by_user` key under which the session is kept.
+    InUserIndex(&'a [u8]),
+}
+
+fn decode_record(value: &[u8]) -> Result<Record<'_>, StoreError> {
+    match value.split_first() {
+        Some((&RECORD_REF_FORMAT, key)) => Ok(Record::InUserIndex(key)),
+        Some((b'{', _)) => serde_json::from_slice(value)
+            .map(|session| Record::Session(Box::new(session)))
+            .map_err(corrupt),
+        _ => Err(corrupt("unknown session record format")),
+    }
+}
+
+/// The session in a `by_user` value that a `sessions` value points at: it must hold one.
+fn decode_indexed(value: &[u8]) -> Result<Session, StoreError> {
+    decode_copy(value)?.ok_or_else(unreadable_copy)
+}
+
+fn unreadable_copy() -> StoreError {
+    corrupt("a session's record in by_user is in no known form")
 }
 
 /// The first byte of a `by_user` copy: the format of the rest.
@@ -637,18 +686,28 @@ impl SessionStore for SledStore {
             let (key, copy) = entry?;
             if let Some(session) = decode_copy(&copy)? {
                 sessions.push(session);
-            } else if let Some(bytes) = self.sessions.get(key_id(&key))? {
-                // Indexed by an earlier version, without a copy in this format.
-                sessions.push(decode_session(&bytes)?);
+            } else if let Some(record) = self.sessions.get(key_id(&key))? {
+                // Indexed by an earlier version, with its JSON record in `sessions`.
+                match decode_record(&record)? {
+                    Record::Session(session) => sessions.push(*session),
+                    Record::InUserIndex(_) => return Err(unreadable_copy()),
+                }
             }
         }
         Ok(sessions)
     }
 
     async fn get(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        match self.sessions.get(id.0)? {
-            Some(bytes) => Ok(Some(decode_session(&bytes)?)),
-            None => Ok(None),
+        let Some(record) = self.sessions.get(id.0)? else {
+            return Ok(None);
+        };
+        match decode_record(&record)? {
+            Record::Session(session) => Ok(Some(*session)),
+            // Read outside a transaction: a missing record was removed in between.
+            Record::InUserIndex(key) => match self.by_user.get(key)? {
+                Some(copy) => Ok(Some(decode_indexed(&copy)?)),
+                None => Ok(None),
+            },
         }
     }
 

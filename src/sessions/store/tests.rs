@@ -610,8 +610,9 @@ async fn a_store_indexed_without_record_copies_still_lists_its_sessions() {
     let second = session(2, "u", 2_000, 50_000);
     store.create(&first).await.expect("create");
     store.create(&second).await.expect("create");
-    // The first as earlier versions indexed it: a `by_user` entry with no copy, or a JSON
-    // copy; both are listed from the record.
+    // The first as earlier versions stored it: its JSON record in `sessions`, and a
+    // `by_user` entry with no copy, or a JSON copy; both are listed from the record.
+    write_as_earlier_version(&store, &first);
     store
         .by_user
         .insert(user_key(&first), &[])
@@ -644,6 +645,146 @@ async fn a_store_indexed_without_record_copies_still_lists_its_sessions() {
         .expect("rotate")
         .expect("exists");
     assert_eq!(store.list_user("u").await.expect("list"), [rotated, second]);
+}
+
+/// Rewrites a session as earlier versions stored it: the whole record as JSON in `sessions`.
+fn write_as_earlier_version(store: &SledStore, session: &Session) {
+    store
+        .sessions
+        .insert(session.id, serde_json::to_vec(session).expect("json"))
+        .expect("rewrite the record");
+}
+
+#[tokio::test]
+async fn each_record_is_kept_once_and_sessions_only_points_at_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let mut kept = session(1, "5fc1d2e3a4b5c6d7e8f90a1b", 1_000, 50_000);
+    kept.location = "Zürich, ZH CH".into();
+    store.create(&kept).await.expect("create");
+    let pointer = store.sessions.get(kept.id).expect("read").expect("present");
+    let record = store
+        .by_user
+        .get(user_key(&kept))
+        .expect("read")
+        .expect("present");
+    // The pointer is the `by_user` key and a format byte: far smaller than any record.
+    assert_eq!(pointer.len(), 1 + user_key(&kept).len());
+    assert!(
+        record.len() > 2 * pointer.len(),
+        "{} vs {}",
+        record.len(),
+        pointer.len()
+    );
+    assert_eq!(
+        store.get(kept.session_id()).await.expect("get"),
+        Some(kept.clone())
+    );
+    drop(store);
+    let reopened = open(&dir);
+    assert_eq!(
+        reopened.get(kept.session_id()).await.expect("get"),
+        Some(kept.clone())
+    );
+    assert_eq!(
+        reopened
+            .find_refresh(&kept.refresh_hash)
+            .await
+            .expect("find"),
+        Some(kept)
+    );
+}
+
+#[tokio::test]
+async fn a_store_written_by_an_earlier_version_keeps_working() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let old = session(1, "u", 1_000, 50_000);
+    let other = session(2, "u", 2_000, 9_000);
+    let revoked = session(3, "u", 3_000, 50_000);
+    for s in [&old, &other, &revoked] {
+        store.create(s).await.expect("create");
+        write_as_earlier_version(&store, s);
+    }
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(
+        store.get(old.session_id()).await.expect("get"),
+        Some(old.clone())
+    );
+    assert_eq!(
+        store.find_refresh(&old.refresh_hash).await.expect("find"),
+        Some(old.clone())
+    );
+    assert_eq!(
+        store.list_user("u").await.expect("list"),
+        [old.clone(), other.clone(), revoked.clone()]
+    );
+    // Revoking and sweeping remove the old records with all their index entries.
+    assert_eq!(
+        store.revoke(revoked.session_id()).await.expect("revoke"),
+        Some(revoked.clone())
+    );
+    assert_eq!(store.sweep_expired(10_000).await.expect("sweep"), 1);
+    assert_eq!(store.get(other.session_id()).await.expect("get"), None);
+    assert!(
+        store
+            .find_access(&revoked.access_hash)
+            .await
+            .expect("find")
+            .is_none()
+    );
+    // A rotation writes the session in the current layout.
+    let rotated = store
+        .rotate(
+            old.session_id(),
+            token_hash("a2"),
+            token_hash("r2"),
+            60_000,
+            4_000,
+        )
+        .await
+        .expect("rotate")
+        .expect("exists");
+    let pointer = store.sessions.get(old.id).expect("read").expect("present");
+    assert_eq!(pointer[0], RECORD_REF_FORMAT);
+    assert_eq!(
+        store.list_user("u").await.expect("list"),
+        std::slice::from_ref(&rotated)
+    );
+    assert_eq!(
+        store.get(old.session_id()).await.expect("get"),
+        Some(rotated)
+    );
+    assert_eq!(store.count(), 1);
+    assert_eq!(store.by_expiry.len(), 1);
+}
+
+#[tokio::test]
+async fn a_record_in_no_known_form_is_an_error_not_a_missing_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let kept = session(1, "u", 1_000, 50_000);
+    store.create(&kept).await.expect("create");
+    store.sessions.insert(kept.id, &[9, 9, 9]).expect("damage");
+    assert!(matches!(
+        store.get(kept.session_id()).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    // The pointer is sound but the record it names is gone.
+    store
+        .sessions
+        .insert(kept.id, encode_record_ref(&user_key(&kept)))
+        .expect("repair");
+    store.by_user.insert(user_key(&kept), &[]).expect("damage");
+    assert!(matches!(
+        store.revoke(kept.session_id()).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store.list_user("u").await,
+        Err(StoreError::Corrupt(_))
+    ));
 }
 
 #[test]
