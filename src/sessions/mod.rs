@@ -95,8 +95,8 @@ impl Session {
     }
 }
 
-/// Serde for fixed-size byte arrays: lowercase hex strings in JSON (the stored records),
-/// the raw bytes in binary formats (the compact copies in the per-user index).
+/// Serde for fixed-size byte arrays: lowercase hex strings in JSON (the records earlier
+/// versions stored), the raw bytes in binary formats (the records in the per-user index).
 mod hex_array {
     use serde::{Deserialize, Deserializer, Serializer};
 
