@@ -110,16 +110,16 @@ impl AccessIndex {
     fn load_part(&self, tree: &sled::Tree, first: Range<u16>) -> Result<(), StoreError> {
         // The first part from the tree's start and the last to its end, so that no key
         // (not even a damaged, short one) falls outside every part.
-        let bound = |byte: u16| match u8::try_from(byte) {
-            Ok(byte) if byte > 0 => Bound::Included([byte]),
-            _ => Bound::Unbounded,
+        let byte = |byte: u16| [u8::try_from(byte).expect("a first byte")];
+        let start = match first.start {
+            0 => Bound::Unbounded,
+            start => Bound::Included(byte(start)),
         };
-        let end = match bound(first.end) {
-            Bound::Included(end) => Bound::Excluded(end),
-            other => other,
+        let end = match first.end {
+            256 => Bound::Unbounded,
+            end => Bound::Excluded(byte(end)),
         };
-        let entries = tree.range((bound(first.start), end));
-        for entry in entries {
+        for entry in tree.range((start, end)) {
             let (hash, value) = entry?;
             if hash.len() != std::mem::size_of::<TokenHash>() {
                 return Err(super::corrupt("access index key of the wrong length"));
