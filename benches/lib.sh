@@ -27,11 +27,16 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # free_port VAR: a loopback port nobody listens on (and not handed out before) into VAR.
+# It is picked below the kernel's range of ephemeral ports: one picked inside it can become
+# the local port of some connection (wrk's, curl's, a proxy's to its upstream) before its
+# server binds it, which then fails with "Address already in use".
 handed_out=" "
 free_port() {
-  local port
+  local port low=32768
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  ((low > 11024)) || die "the ephemeral port range starts at $low: no room below it for the servers' ports"
   for _ in $(seq 500); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % (low - 10000)))
     [[ $handed_out == *" $port "* ]] && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       handed_out+="$port "
