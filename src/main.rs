@@ -186,6 +186,8 @@ async fn serve(
     secret: Vec<u8>,
     certs: Option<Arc<CertStore>>,
 ) -> Result<(), String> {
+    // A large store takes a while: opening it reads its whole access index into memory.
+    tracing::info!(dir = %config.data_dir.display(), "opening the session store");
     let store = SledStore::open_with_cache(&config.data_dir, config.sessions.cache_mib << 20)
         .map_err(|e| format!("opening the store in {}: {e}", config.data_dir.display()))?;
     tracing::info!(dir = %config.data_dir.display(), "session store open");
