@@ -412,6 +412,40 @@ impl Trees<'_> {
         Ok(())
     }
 
+    /// Gives a session new token hashes and expiry; remembers its old refresh token until
+    /// the old expiry. `None` if there is no such session.
+    fn rotate(
+        &self,
+        id: SessionId,
+        access_hash: TokenHash,
+        refresh_hash: TokenHash,
+        expire_at_ms: i64,
+        now_ms: i64,
+    ) -> TxResult<Option<Session>> {
+        let Some(old) = self.remove(&id.0)? else {
+            return Ok(None);
+        };
+        if old.refresh_hash != refresh_hash {
+            // The old refresh token lives until the old expiry: remember it until then.
+            let mut value = Vec::with_capacity(28);
+            value.extend_from_slice(&old.id);
+            value.extend_from_slice(&now_ms.to_be_bytes());
+            value.extend_from_slice(&old.expire_at_ms.to_be_bytes());
+            self.rotated.insert(&old.refresh_hash[..], value)?;
+            self.rotated_by_expiry
+                .insert(rotated_expiry_key(old.expire_at_ms, &old.refresh_hash), &[])?;
+        }
+        let session = Session {
+            access_hash,
+            refresh_hash,
+            expire_at_ms,
+            updated_at_ms: now_ms,
+            ..old
+        };
+        self.put(&session, &mut Vec::new())?;
+        Ok(Some(session))
+    }
+
     /// Removes a session and those index entries that still point at it.
     fn remove(&self, id: &[u8; 12]) -> TxResult<Option<Session>> {
         let Some(session) = self.get(id)? else {
@@ -614,32 +648,8 @@ impl SessionStore for SledStore {
         expire_at_ms: i64,
         now_ms: i64,
     ) -> Result<Option<Session>, StoreError> {
-        self.write(|trees| {
-            let Some(old) = trees.remove(&id.0)? else {
-                return Ok(None);
-            };
-            if old.refresh_hash != refresh_hash {
-                // The old refresh token lives until the old expiry: remember it until then.
-                let mut value = Vec::with_capacity(28);
-                value.extend_from_slice(&old.id);
-                value.extend_from_slice(&now_ms.to_be_bytes());
-                value.extend_from_slice(&old.expire_at_ms.to_be_bytes());
-                trees.rotated.insert(&old.refresh_hash[..], value)?;
-                trees
-                    .rotated_by_expiry
-                    .insert(rotated_expiry_key(old.expire_at_ms, &old.refresh_hash), &[])?;
-            }
-            let session = Session {
-                access_hash,
-                refresh_hash,
-                expire_at_ms,
-                updated_at_ms: now_ms,
-                ..old
-            };
-            trees.put(&session, &mut Vec::new())?;
-            Ok(Some(session))
-        })
-        .await
+        self.write(|trees| trees.rotate(id, access_hash, refresh_hash, expire_at_ms, now_ms))
+            .await
     }
 
     async fn find_rotated(&self, hash: &TokenHash) -> Result<Option<RotatedToken>, StoreError> {

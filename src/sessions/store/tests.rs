@@ -1073,18 +1073,11 @@ fn transactions_racing_on_threads_leave_the_copy_equal_to_the_tree() {
                 for round in 0u32..ROTATIONS {
                     let id = ids[(round as usize) % ids.len()];
                     let access = token_hash(&format!("access {worker} {round}"));
+                    let refresh = token_hash(&format!("refresh {worker} {round}"));
                     store
-                        .transaction(|trees| {
-                            let Some(old) = trees.remove(&id.0)? else {
-                                return Ok(());
-                            };
-                            let rotated = Session {
-                                access_hash: access,
-                                ..old
-                            };
-                            trees.put(&rotated, &mut Vec::new())
-                        })
-                        .expect("rotate");
+                        .transaction(|trees| trees.rotate(id, access, refresh, 9_000, 0))
+                        .expect("rotate")
+                        .expect("the session exists");
                 }
             });
         }
