@@ -17,7 +17,8 @@
 #   CONNECTIONS [64]    wrk connections
 #   THREADS [1]         wrk threads
 #   WARMUP [2s]         one unrecorded wrk run per target before the rounds ("0" skips it)
-#   TARGETS ["STRAIGHT A B C C2"]  which targets to run, in this order within a round
+#   TARGETS ["STRAIGHT A B H C C2"]  which targets to run, in this order within a round
+#                       (HG is also known; see Targets)
 #   SEED_SESSIONS [1000] SEED_USERS [100]  sessions in the gateway's store
 #   RESULTS_FILE        if set, every run is appended to it as one JSON line
 #   KEEP_TMP [0]        1: keep the temporary directory (configs, logs)
@@ -25,7 +26,10 @@
 #
 # Targets: STRAIGHT = wrk straight to the upstream; A = nginx proxy; B = HAProxy with
 # jwt_verify; C = sessiongate with one worker thread; C2 = sessiongate with its default
-# threads (one per core). See benches/README.md.
+# threads (one per core). H = the floor of sessiongate's HTTP stack: a bare hyper proxy on
+# one thread built like the gateway's forwarding path, with none of its work
+# (examples/hyper_floor.rs); HG = the same with the gateway's connection plumbing. See
+# benches/README.md.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -33,7 +37,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
-TARGETS=${TARGETS:-STRAIGHT A B C C2}
+TARGETS=${TARGETS:-STRAIGHT A B H C C2}
 SEED_SESSIONS=${SEED_SESSIONS:-1000}
 SEED_USERS=${SEED_USERS:-100}
 RESULTS_FILE=${RESULTS_FILE:-}
@@ -73,8 +77,9 @@ fi
 # --- build and seed -----------------------------------------------------------------------
 say "compare.sh: building sessiongate (release) in $target_dir"
 CARGO_TARGET_DIR=$target_dir cargo build --release --quiet --manifest-path "$repo/Cargo.toml" \
-  --bin sessiongate --example seed_sessions
+  --bin sessiongate --example seed_sessions --example hyper_floor
 gateway_bin=$target_dir/release/sessiongate
+floor_bin=$target_dir/release/examples/hyper_floor
 seed_bin=$target_dir/release/examples/seed_sessions
 
 secret=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
@@ -84,12 +89,14 @@ token=$(<"$tmp/token")
 # sled locks its directory: each gateway gets its own copy of the same sessions.
 cp -a "$tmp/sessions-c" "$tmp/sessions-c2"
 
-up_port='' a_port='' b_port='' c_port='' c2_port=''
+up_port='' a_port='' b_port='' c_port='' c2_port='' h_port='' hg_port=''
 free_port up_port
 free_port a_port
 free_port b_port
 free_port c_port
 free_port c2_port
+free_port h_port
+free_port hg_port
 
 # --- upstream: nginx, one worker, {"ok":true} with keep-alive ------------------------------
 nginx_conf() { # NAME: the parts every nginx here shares
@@ -216,23 +223,33 @@ start gateway-c2 env -u RUST_LOG -u SESSIONGATE_WORKERS JWT_SECRET="$secret" \
   "$gateway_bin" --config "$tmp/gateway-c2.toml"
 c2_pid=${pids[-1]}
 
+# --- H and HG: the floor of the gateway's HTTP stack (hyper, one thread, no gateway work) --
+start hyper-floor "$floor_bin" "127.0.0.1:$h_port" "127.0.0.1:$up_port"
+start hyper-floor-g "$floor_bin" --like-gateway "127.0.0.1:$hg_port" "127.0.0.1:$up_port"
+
 declare -A url name
 url[STRAIGHT]=http://127.0.0.1:$up_port/api/bench
 url[A]=http://127.0.0.1:$a_port/api/bench
 url[B]=http://127.0.0.1:$b_port/api/bench
 url[C]=http://127.0.0.1:$c_port/api/bench
 url[C2]=http://127.0.0.1:$c2_port/api/bench
+url[H]=http://127.0.0.1:$h_port/api/bench
+url[HG]=http://127.0.0.1:$hg_port/api/bench
 name[STRAIGHT]="straight to the upstream (nginx)"
 name[A]="A  nginx proxy, no auth"
 name[B]="B  HAProxy jwt_verify"
 name[C]="C  sessiongate, 1 worker"
 name[C2]="C2 sessiongate, default workers ($(nproc) cores)"
+name[H]="H  hyper floor: bare hyper proxy, 1 thread"
+name[HG]="HG hyper floor + gateway's connection plumbing"
 
 wait_ok upstream "${url[STRAIGHT]}"
 wait_ok nginx-proxy "${url[A]}"
 wait_ok haproxy "${url[B]}"
 wait_ok gateway-c "${url[C]}"
 wait_ok gateway-c2 "${url[C2]}"
+wait_ok hyper-floor "${url[H]}"
+wait_ok hyper-floor-g "${url[HG]}"
 
 # --- every target answers what it should, or the numbers mean nothing -----------------------
 status_of() { # URL [TOKEN]
@@ -247,7 +264,7 @@ signature=${token##*.}
 middle=$((${#signature} / 2))
 if [[ ${signature:middle:1} == A ]]; then swap=B; else swap=A; fi
 forged="${token%.*}.${signature:0:middle}${swap}${signature:middle+1}"
-for t in STRAIGHT A B C C2; do
+for t in STRAIGHT A B C C2 H HG; do
   [[ $(status_of "${url[$t]}" "$token") == 200 && $(<"$tmp/body") == '{"ok":true}' ]] ||
     die "$t does not answer {\"ok\":true} with the token"
 done
@@ -281,7 +298,7 @@ fi
 mkdir -p "$tmp/results"
 for round in $(seq "$ROUNDS"); do
   for t in $TARGETS; do
-    [[ -n ${url[$t]:-} ]] || die "unknown target $t (known: STRAIGHT A B C C2)"
+    [[ -n ${url[$t]:-} ]] || die "unknown target $t (known: STRAIGHT A B C C2 H HG)"
     json=$(run "$t" "$DURATION")
     [[ -n $json ]] || die "no result from wrk against $t"
     rps=$(field "$json" rps)
@@ -321,7 +338,7 @@ echo "(medians over the rounds; 'invalid' counts runs with socket errors or non-
 
 # Ratios taken round by round, then their median.
 ratios=()
-for pair in C/A C/B C2/A C2/B; do
+for pair in C/A C/B C2/A C2/B H/A HG/A C/H; do
   if has "${pair%/*}" && has "${pair#*/}"; then ratios+=("$pair"); fi
 done
 if ((${#ratios[@]})); then
