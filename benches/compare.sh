@@ -62,7 +62,9 @@ done
 if ((${#missing[@]})); then
   die "missing: ${missing[*]}. Install with: sudo apt-get install -y nginx haproxy wrk curl (cargo: a Rust toolchain)"
 fi
-haproxy_version=$(haproxy -v 2>&1 | head -n1)
+# sed, not head: head exits after one line, and haproxy, still writing, would die of SIGPIPE,
+# failing the pipeline (pipefail) and with it the script, silently (1 run in 8 to 4 in 10).
+haproxy_version=$(haproxy -v 2>&1 | sed -n 1p)
 if [[ $haproxy_version =~ version\ ([0-9]+)\.([0-9]+) ]]; then
   major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]}
   if ((major < 2 || (major == 2 && minor < 5))); then
@@ -324,7 +326,7 @@ has() { [[ -s $tmp/results/$1 ]]; }
 
 echo
 echo "sessiongate comparison: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS round(s), $(nproc) cores"
-echo "$haproxy_version | $(nginx -v 2>&1) | $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
+echo "$haproxy_version | $(nginx -v 2>&1) | $(wrk --version 2>&1 | sed -n 1p | cut -d' ' -f1-2)"
 echo "load average before: $load, after: $load_after; $SEED_SESSIONS sessions in the gateway's store"
 echo
 printf '%-44s %12s %10s %10s %8s\n' target "req/s" "p50 ms" "p99 ms" invalid

@@ -126,7 +126,7 @@ fi
 logged=$(grep -c -E ' (WARN|ERROR) ' "$WORK/gateway.log" || true)
 echo "soak: the gateway logged $logged warnings or errors"
 if [[ $logged -gt 0 ]]; then
-    grep -E ' (WARN|ERROR) ' "$WORK/gateway.log" | head -20
+    grep -m 20 -E ' (WARN|ERROR) ' "$WORK/gateway.log"
 fi
 echo "soak: samples (CSV):"
 cat "$WORK/samples.csv"
