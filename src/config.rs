@@ -12,6 +12,11 @@ use serde::Deserialize;
 
 use crate::routes::RoutePattern;
 
+/// The smallest read buffer hyper accepts.
+const MIN_READ_BUFFER_BYTES: usize = 8 * 1024;
+/// The largest read buffer allowed: far past where larger reads stop saving CPU.
+const MAX_READ_BUFFER_BYTES: usize = 16 << 20;
+
 /// The whole configuration, as read from `config/sessiongate.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -64,6 +69,12 @@ pub struct LimitsConfig {
     /// Largest request head (request line and headers), in bytes; larger is answered 431.
     /// Default 16384.
     pub max_header_bytes: usize,
+    /// HTTP/1.1 read buffer, in bytes: the most hyper reads from a client connection at once.
+    /// It also bounds the head hyper will hold at all (a longer one is answered hyper's bare
+    /// 431 and the connection closed); heads between `max_header_bytes` and this get the
+    /// gateway's JSON 431. Larger reads cost less CPU per byte of an upload (benches/README.md);
+    /// each connection's buffer grows to this only while a body streams in. Default 262144.
+    pub read_buffer_bytes: usize,
     /// Most client connections open at once; further ones wait to be accepted. Default 10000.
     pub max_connections: usize,
     /// Largest request body, in bytes, answered 413 beyond. 0 (the default): no limit, since
@@ -102,6 +113,7 @@ impl Default for LimitsConfig {
             header_read_timeout_seconds: 10,
             keep_alive_idle_seconds: 75,
             max_header_bytes: 16 * 1024,
+            read_buffer_bytes: 256 * 1024,
             max_connections: 10_000,
             max_request_body_bytes: 0,
             shutdown_grace_seconds: 30,
@@ -472,6 +484,18 @@ impl Config {
                 "limits.max_header_bytes",
                 l.max_header_bytes,
                 "must be at least 1024",
+            ));
+        }
+        // hyper refuses a read buffer under 8 KiB (it panics); one under the head limit would
+        // make that limit unreachable.
+        let least = l.max_header_bytes.max(MIN_READ_BUFFER_BYTES);
+        if !(least..=MAX_READ_BUFFER_BYTES).contains(&l.read_buffer_bytes) {
+            return Err(invalid(
+                "limits.read_buffer_bytes",
+                l.read_buffer_bytes,
+                format!(
+                    "expected {least} (8192 or limits.max_header_bytes, the larger) to {MAX_READ_BUFFER_BYTES}"
+                ),
             ));
         }
         if l.max_connections == 0 {

@@ -4,7 +4,7 @@
 //! causes (store failures, upstream errors) are logged where they happen, once, and reach
 //! the client only as their code.
 
-use http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::auth::TokenRejection;
@@ -26,6 +26,8 @@ pub enum GatewayError {
     MethodNotAllowed(&'static str),
     /// 413: a body the gateway must read is larger than its limit.
     BodyTooLarge,
+    /// 431: the request head is larger than `limits.max_header_bytes`.
+    HeadTooLarge,
     /// 400: a body the gateway must read could not be read or parsed.
     BadBody,
     /// 502: the upstream could not be reached or broke the exchange.
@@ -46,6 +48,7 @@ impl GatewayError {
             GatewayError::NotFound | GatewayError::SessionNotFound => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -78,6 +81,10 @@ impl GatewayError {
                 ("METHOD_NOT_ALLOWED", "Method not allowed on this path.")
             }
             GatewayError::BodyTooLarge => ("BODY_TOO_LARGE", "The request body is too large."),
+            GatewayError::HeadTooLarge => (
+                "HEADERS_TOO_LARGE",
+                "The request line and headers are too large.",
+            ),
             GatewayError::BadBody => ("BAD_BODY", "The request body could not be read."),
             GatewayError::UpstreamUnavailable => (
                 "UPSTREAM_UNAVAILABLE",
@@ -111,6 +118,11 @@ impl GatewayError {
             }
             GatewayError::MethodNotAllowed(allow) => {
                 headers.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            GatewayError::HeadTooLarge => {
+                // As hyper does past its read buffer: a client sending such heads is broken
+                // or hostile, and its connection is not worth keeping (HTTP/1.1 only).
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

@@ -172,6 +172,12 @@ impl Gateway {
         request: Request<Body>,
         exchange: &mut Exchange,
     ) -> Result<Response<Body>, GatewayError> {
+        // HTTP/2's header limit is h2's (`max_header_list_size`); HTTP/1.1's is this.
+        if request.version() != http::Version::HTTP_2
+            && head_len(&request) > self.limits.max_header_bytes
+        {
+            return Err(GatewayError::HeadTooLarge);
+        }
         if request.method() == http::Method::CONNECT {
             // A proxy tunnel, not a request for the uploader: never forwarded.
             return Err(GatewayError::MethodNotAllowed(ALLOWED_METHODS));
@@ -362,8 +368,55 @@ impl Gateway {
     }
 }
 
+/// The size of an HTTP/1.1 request head as sent, to within the spaces a client may add around
+/// header values: the request line and each header line with their CRLFs, and the blank line
+/// that ends the head.
+fn head_len<B>(request: &Request<B>) -> usize {
+    let uri = request.uri();
+    let target = uri
+        .scheme_str()
+        .map_or(0, |scheme| scheme.len() + "://".len())
+        + uri
+            .authority()
+            .map_or(0, |authority| authority.as_str().len())
+        + uri.path_and_query().map_or(0, |path| path.as_str().len());
+    let line = request.method().as_str().len() + " ".len() + target + " HTTP/1.1\r\n".len();
+    let fields: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + ": ".len() + value.len() + "\r\n".len())
+        .sum();
+    line + fields + "\r\n".len()
+}
+
 /// Logs a store failure once and turns it into a 500.
 pub fn store_failed(error: StoreError) -> GatewayError {
     tracing::error!(%error, "session store failed");
     GatewayError::Internal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head_len;
+    use http::Request;
+
+    #[test]
+    fn head_len_is_the_length_of_the_head_as_sent() {
+        let raw = "GET /api/upload/abc?x=1 HTTP/1.1\r\nhost: gateway\r\nx-pad: aaaa\r\n\r\n";
+        let request = Request::get("/api/upload/abc?x=1")
+            .header("host", "gateway")
+            .header("x-pad", "aaaa")
+            .body(())
+            .expect("a valid request");
+        assert_eq!(head_len(&request), raw.len());
+
+        // Absolute-form (a proxy request) and a header sent twice.
+        let raw = "POST http://gateway:8080/x HTTP/1.1\r\na: 1\r\na: 22\r\n\r\n";
+        let request = Request::post("http://gateway:8080/x")
+            .header("a", "1")
+            .header("a", "22")
+            .body(())
+            .expect("a valid request");
+        assert_eq!(head_len(&request), raw.len());
+    }
 }

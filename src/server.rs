@@ -134,8 +134,9 @@ pub async fn run(
         .await
 }
 
-/// hyper's connection settings from the limits: HTTP/1.1 header timeout and size, HTTP/2
-/// concurrency.
+/// hyper's connection settings from the limits: HTTP/1.1 header timeout and read buffer,
+/// HTTP/2 concurrency and header size. (HTTP/1.1 heads are held to `max_header_bytes` by
+/// the gateway itself: hyper's only limit on a head is its read buffer.)
 fn connection_builder(limits: &LimitsConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -144,7 +145,7 @@ fn connection_builder(limits: &LimitsConfig) -> auto::Builder<TokioExecutor> {
         // hyper's timer runs from the moment a connection waits for a request's head, so it
         // also bounds how long a kept-alive HTTP/1.1 connection may sit idle.
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_seconds))
-        .max_buf_size(limits.max_header_bytes.max(8192));
+        .max_buf_size(limits.read_buffer_bytes);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -34,6 +34,20 @@ fn empty_file_gives_the_defaults() {
 }
 
 #[test]
+fn the_read_buffer_may_be_as_small_as_hyper_allows_above_the_head_limit() {
+    let config = Config::from_toml("[limits]\nmax_header_bytes = 4096\nread_buffer_bytes = 8192")
+        .expect("parses");
+    config
+        .validate()
+        .expect("8 KiB over a 4 KiB head limit is valid");
+    let config = Config::from_toml("[limits]\nmax_header_bytes = 65536\nread_buffer_bytes = 65536")
+        .expect("parses");
+    config
+        .validate()
+        .expect("a buffer equal to the head limit is valid");
+}
+
+#[test]
 fn unknown_keys_are_refused_with_their_name() {
     let error = Config::from_toml("listen = \"127.0.0.1:1\"\nlistne = 3").unwrap_err();
     assert!(error.contains("listne"), "{error}");
@@ -91,6 +105,22 @@ fn bad_values_name_their_key() {
             "sessions.sweep_interval_seconds",
         ),
         ("[sessions]\ncache_mib = 0", "sessions.cache_mib"),
+        (
+            "[limits]\nmax_header_bytes = 512",
+            "limits.max_header_bytes",
+        ),
+        (
+            "[limits]\nread_buffer_bytes = 4096",
+            "limits.read_buffer_bytes",
+        ),
+        (
+            "[limits]\nmax_header_bytes = 65536\nread_buffer_bytes = 32768",
+            "limits.read_buffer_bytes",
+        ),
+        (
+            "[limits]\nread_buffer_bytes = 100000000",
+            "limits.read_buffer_bytes",
+        ),
         ("[routes]\npublic = [\"post /x\"]", "routes.public"),
         ("[routes]\nlogin = [\"POST auth/login\"]", "routes.login"),
         ("[routes]\nrefresh = [\"POST /a/*/b\"]", "routes.refresh"),

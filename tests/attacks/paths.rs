@@ -385,7 +385,7 @@ async fn very_long_paths_are_414_or_431_and_never_forwarded() {
         let r = h.get(path, &t.access_token).await;
         assert_refusal(&r, StatusCode::URI_TOO_LONG, "URI_TOO_LONG", &path[..40]);
     }
-    // Over the 16 KiB head limit: hyper's 431, or 414.
+    // Over the 16 KiB head limit: the gateway's 431, or 414.
     let huge = format!(
         "GET /api/user/{} HTTP/1.1\r\nHost: gateway\r\n\r\n",
         "a".repeat(20 * 1024)

@@ -347,8 +347,9 @@ async fn a_64_kib_token_is_refused_before_anything_is_forwarded() {
         "GET /api/account HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {token}\r\n\r\n"
     );
     let reply = raw::exchange(h.addr(), request.as_bytes()).await;
-    // The head is over `limits.max_header_bytes` (16 KiB): hyper answers 431 itself. Were
-    // the limit raised, the verifier's own length check would answer 401 TOKEN_INVALID.
+    // The head is over `limits.max_header_bytes` (16 KiB): the gateway answers 431 before
+    // the token is looked at. Were the limit raised, the verifier's own length check would
+    // answer 401 TOKEN_INVALID.
     let [response] = reply.responses.as_slice() else {
         panic!("exactly one answer: {reply:?}");
     };
