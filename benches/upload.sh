@@ -7,6 +7,10 @@
 # end; the file, configs and logs live in a temporary directory that is removed (KEEP_TMP=1
 # keeps it). Nothing else is written outside target/.
 #
+# Each round also sends the file through the floor of the gateway's HTTP stack
+# (examples/hyper_floor: a bare hyper proxy with none of the gateway's work), which shows how
+# much of the gap to the straight path any proxy built on hyper pays on the machine.
+#
 #   benches/upload.sh                       # 1 GiB, 3 rounds
 #   SIZE=64M ROUNDS=1 benches/upload.sh     # a quick check
 #
@@ -14,8 +18,9 @@
 #
 # Environment (defaults in brackets):
 #   SIZE [1G]        the upload (head -c syntax: 1G is 1 GiB)
-#   ROUNDS [3]       rounds; each uploads straight, then through the gateway
+#   ROUNDS [3]       rounds; each uploads straight, through the gateway, through the floor
 #   WORKERS [0]      the gateway's worker threads (0: one per core)
+#   READ_BUFFER      the gateway's limits.read_buffer_bytes [its default, 262144]
 #   KEEP_TMP [0]     1: keep the temporary directory
 #   CARGO_TARGET_DIR where cargo builds [target/ in the repository]
 set -euo pipefail
@@ -23,6 +28,7 @@ set -euo pipefail
 SIZE=${SIZE:-1G}
 ROUNDS=${ROUNDS:-3}
 WORKERS=${WORKERS:-0}
+READ_BUFFER=${READ_BUFFER:-}
 KEEP_TMP=${KEEP_TMP:-0}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,7 +53,7 @@ mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 
 say "upload.sh: building sessiongate and the stand-in uploader (release) in $target_dir"
 CARGO_TARGET_DIR=$target_dir cargo build --release --quiet --manifest-path "$repo/Cargo.toml" \
-  --bin sessiongate --example seed_sessions --example stand_in_uploader
+  --bin sessiongate --example seed_sessions --example stand_in_uploader --example hyper_floor
 bin=$target_dir/release
 
 secret=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
@@ -55,9 +61,10 @@ secret=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
   { cat "$tmp/seed.log" >&2; die "seeding the session store failed"; }
 token=$(<"$tmp/token")
 
-up_port='' gw_port=''
+up_port='' gw_port='' floor_port=''
 free_port up_port
 free_port gw_port
+free_port floor_port
 start stand-in env JWT_SECRET="$secret" STAND_IN_LISTEN="127.0.0.1:$up_port" \
   "$bin/examples/stand_in_uploader"
 up_pid=${pids[-1]}
@@ -70,6 +77,7 @@ data_dir = "$tmp/sessions"
 
 [limits]
 shutdown_grace_seconds = 1
+${READ_BUFFER:+read_buffer_bytes = $READ_BUFFER}
 
 [log]
 level = "warn"
@@ -77,8 +85,11 @@ EOF
 start gateway env -u RUST_LOG -u SESSIONGATE_WORKERS JWT_SECRET="$secret" \
   "$bin/sessiongate" --config "$tmp/gateway.toml"
 gw_pid=${pids[-1]}
+start hyper-floor "$bin/examples/hyper_floor" "127.0.0.1:$floor_port" "127.0.0.1:$up_port"
+floor_pid=${pids[-1]}
 wait_ok stand-in "http://127.0.0.1:$up_port/ready"
 wait_ok gateway "http://127.0.0.1:$gw_port/api/ready"
+wait_ok hyper-floor "http://127.0.0.1:$floor_port/ready"
 sleep 2
 idle_rss=$(rss_kib "$gw_pid")
 say "upload.sh: gateway idle RSS $(mib "$idle_rss") MiB"
@@ -106,7 +117,7 @@ upload() {
 before_rss=$(rss_kib "$gw_pid")
 peak_sampled=$before_rss
 ticks=$(getconf CLK_TCK)
-: >"$tmp/straight" && : >"$tmp/gateway"
+: >"$tmp/straight" && : >"$tmp/gateway" && : >"$tmp/floor"
 for round in $(seq "$ROUNDS"); do
   up_cpu=$(cpu_ticks "$up_pid")
   read -r speed seconds <<<"$(upload "http://127.0.0.1:$up_port/upload")"
@@ -132,6 +143,13 @@ for round in $(seq "$ROUNDS"); do
     "$round" "$(awk -v s="$speed" 'BEGIN{print s/1048576}')" "$seconds" \
     "$(awk -v t="$gw_cpu" -v h="$ticks" 'BEGIN{print t/h}')" "$(awk -v t="$up_cpu" -v h="$ticks" 'BEGIN{print t/h}')" \
     "$(mib "${round_peak:-0}")"
+
+  floor_cpu=$(cpu_ticks "$floor_pid")
+  read -r speed seconds <<<"$(upload "http://127.0.0.1:$floor_port/upload")"
+  floor_cpu=$(($(cpu_ticks "$floor_pid") - floor_cpu))
+  echo "$speed" >>"$tmp/floor"
+  printf 'round %d  floor     %8.1f MiB/s  %6.2f s   floor proxy CPU %.2f s\n' "$round" \
+    "$(awk -v s="$speed" 'BEGIN{print s/1048576}')" "$seconds" "$(awk -v t="$floor_cpu" -v h="$ticks" 'BEGIN{print t/h}')"
 done
 sleep 1
 after_rss=$(rss_kib "$gw_pid")
@@ -140,6 +158,7 @@ hwm=$(hwm_kib "$gw_pid")
 median() { sort -g | awk '{v[NR]=$1} END{if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 straight=$(median <"$tmp/straight")
 through=$(median <"$tmp/gateway")
+floor=$(median <"$tmp/floor")
 ratio=$(awk -v a="$through" -v b="$straight" 'BEGIN{printf "%.3f", a/b}')
 growth=$((peak_sampled - before_rss))
 verdict() { # LABEL VALUE OP LIMIT
@@ -150,6 +169,9 @@ echo
 echo "sessiongate upload: $bytes bytes, $ROUNDS round(s), gateway workers $WORKERS, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'straight to the upstream   %8.1f MiB/s (median)\n' "$(awk -v s="$straight" 'BEGIN{print s/1048576}')"
 printf 'through the gateway        %8.1f MiB/s (median)\n' "$(awk -v s="$through" 'BEGIN{print s/1048576}')"
+printf 'through the floor (H)      %8.1f MiB/s (median): floor/straight %s, gateway/floor %s\n' \
+  "$(awk -v s="$floor" 'BEGIN{print s/1048576}')" "$(awk -v a="$floor" -v b="$straight" 'BEGIN{printf "%.3f", a/b}')" \
+  "$(awk -v a="$through" -v b="$floor" 'BEGIN{printf "%.3f", a/b}')"
 echo "gateway RSS: idle $(mib "$idle_rss") MiB, before $(mib "$before_rss") MiB, peak sampled $(mib "$peak_sampled") MiB (VmHWM $(mib "$hwm") MiB), after $(mib "$after_rss") MiB"
 echo "targets:"
 verdict "throughput gateway/straight" "$ratio" ">=" 0.8
