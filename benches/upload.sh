@@ -117,22 +117,31 @@ upload() {
 before_rss=$(rss_kib "$gw_pid")
 peak_sampled=$before_rss
 ticks=$(getconf CLK_TCK)
+mib_s() { awk -v s="$1" 'BEGIN{print s/1048576}'; }
+cpu_s() { awk -v t="$1" -v h="$ticks" 'BEGIN{print t/h}'; }
+
+# timed PID URL [TOKEN]: one upload; sets speed, seconds and cpu (PID's CPU ticks during it).
+# (An assignment, not `read <<<"$(upload ...)"`: a failed upload must end the script.)
+timed() {
+  local before out
+  before=$(cpu_ticks "$1")
+  out=$(upload "$2" "${3:-}")
+  cpu=$(($(cpu_ticks "$1") - before))
+  read -r speed seconds <<<"$out"
+}
+
 : >"$tmp/straight" && : >"$tmp/gateway" && : >"$tmp/floor"
 for round in $(seq "$ROUNDS"); do
-  up_cpu=$(cpu_ticks "$up_pid")
-  read -r speed seconds <<<"$(upload "http://127.0.0.1:$up_port/upload")"
-  up_cpu=$(($(cpu_ticks "$up_pid") - up_cpu))
+  timed "$up_pid" "http://127.0.0.1:$up_port/upload"
   echo "$speed" >>"$tmp/straight"
   printf 'round %d  straight  %8.1f MiB/s  %6.2f s   upstream CPU %.2f s\n' "$round" \
-    "$(awk -v s="$speed" 'BEGIN{print s/1048576}')" "$seconds" "$(awk -v t="$up_cpu" -v h="$ticks" 'BEGIN{print t/h}')"
+    "$(mib_s "$speed")" "$seconds" "$(cpu_s "$cpu")"
 
   # Sample the gateway's RSS while the upload runs.
   (while kill -0 "$gw_pid" 2>/dev/null; do rss_kib "$gw_pid"; sleep 0.1; done) >"$tmp/rss-samples" 2>/dev/null &
   sampler=$!
-  gw_cpu=$(cpu_ticks "$gw_pid")
   up_cpu=$(cpu_ticks "$up_pid")
-  read -r speed seconds <<<"$(upload "http://127.0.0.1:$gw_port/api/upload" "$token")"
-  gw_cpu=$(($(cpu_ticks "$gw_pid") - gw_cpu))
+  timed "$gw_pid" "http://127.0.0.1:$gw_port/api/upload" "$token"
   up_cpu=$(($(cpu_ticks "$up_pid") - up_cpu))
   kill "$sampler" 2>/dev/null || true
   wait "$sampler" 2>/dev/null || true
@@ -140,16 +149,12 @@ for round in $(seq "$ROUNDS"); do
   ((${round_peak:-0} > peak_sampled)) && peak_sampled=$round_peak
   echo "$speed" >>"$tmp/gateway"
   printf 'round %d  gateway   %8.1f MiB/s  %6.2f s   gateway CPU %.2f s, upstream CPU %.2f s, RSS peak %s MiB\n' \
-    "$round" "$(awk -v s="$speed" 'BEGIN{print s/1048576}')" "$seconds" \
-    "$(awk -v t="$gw_cpu" -v h="$ticks" 'BEGIN{print t/h}')" "$(awk -v t="$up_cpu" -v h="$ticks" 'BEGIN{print t/h}')" \
-    "$(mib "${round_peak:-0}")"
+    "$round" "$(mib_s "$speed")" "$seconds" "$(cpu_s "$cpu")" "$(cpu_s "$up_cpu")" "$(mib "${round_peak:-0}")"
 
-  floor_cpu=$(cpu_ticks "$floor_pid")
-  read -r speed seconds <<<"$(upload "http://127.0.0.1:$floor_port/upload")"
-  floor_cpu=$(($(cpu_ticks "$floor_pid") - floor_cpu))
+  timed "$floor_pid" "http://127.0.0.1:$floor_port/upload"
   echo "$speed" >>"$tmp/floor"
   printf 'round %d  floor     %8.1f MiB/s  %6.2f s   floor proxy CPU %.2f s\n' "$round" \
-    "$(awk -v s="$speed" 'BEGIN{print s/1048576}')" "$seconds" "$(awk -v t="$floor_cpu" -v h="$ticks" 'BEGIN{print t/h}')"
+    "$(mib_s "$speed")" "$seconds" "$(cpu_s "$cpu")"
 done
 sleep 1
 after_rss=$(rss_kib "$gw_pid")
@@ -167,10 +172,10 @@ verdict() { # LABEL VALUE OP LIMIT
 
 echo
 echo "sessiongate upload: $bytes bytes, $ROUNDS round(s), gateway workers $WORKERS, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf 'straight to the upstream   %8.1f MiB/s (median)\n' "$(awk -v s="$straight" 'BEGIN{print s/1048576}')"
-printf 'through the gateway        %8.1f MiB/s (median)\n' "$(awk -v s="$through" 'BEGIN{print s/1048576}')"
+printf 'straight to the upstream   %8.1f MiB/s (median)\n' "$(mib_s "$straight")"
+printf 'through the gateway        %8.1f MiB/s (median)\n' "$(mib_s "$through")"
 printf 'through the floor (H)      %8.1f MiB/s (median): floor/straight %s, gateway/floor %s\n' \
-  "$(awk -v s="$floor" 'BEGIN{print s/1048576}')" "$(awk -v a="$floor" -v b="$straight" 'BEGIN{printf "%.3f", a/b}')" \
+  "$(mib_s "$floor")" "$(awk -v a="$floor" -v b="$straight" 'BEGIN{printf "%.3f", a/b}')" \
   "$(awk -v a="$through" -v b="$floor" 'BEGIN{printf "%.3f", a/b}')"
 echo "gateway RSS: idle $(mib "$idle_rss") MiB, before $(mib "$before_rss") MiB, peak sampled $(mib "$peak_sampled") MiB (VmHWM $(mib "$hwm") MiB), after $(mib "$after_rss") MiB"
 echo "targets:"
