@@ -73,7 +73,8 @@ pub struct LimitsConfig {
     /// It also bounds the head hyper will hold at all (a longer one is answered hyper's bare
     /// 431 and the connection closed); heads between `max_header_bytes` and this get the
     /// gateway's JSON 431. Larger reads cost less CPU per byte of an upload (benches/README.md);
-    /// each connection's buffer grows to this only while a body streams in. Default 262144.
+    /// each connection's buffer grows to this only while a body or a long head comes in (the
+    /// worst case is `max_connections` times this). Default 262144.
     pub read_buffer_bytes: usize,
     /// Most client connections open at once; further ones wait to be accepted. Default 10000.
     pub max_connections: usize,
