@@ -23,6 +23,10 @@ const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 /// Longest location value kept from the configured header.
 const MAX_LOCATION_LEN: usize = 128;
 
+/// Most of a request's path the access log keeps: every path the gateway serves fits; a longer
+/// one (refused anyway, 414 or 431) is cut, so that long requests cannot flood the log.
+const MAX_LOGGED_PATH_LEN: usize = routes::MAX_PATH_LEN;
+
 /// Everything a request needs: the policy, the verifier, the store, the upstream.
 pub struct Gateway {
     pub(crate) policy: RoutePolicy,
@@ -135,7 +139,7 @@ impl Gateway {
     ) -> Response<Body> {
         let started = Instant::now();
         let method = request.method().clone();
-        let path = request.uri().path().to_string();
+        let path = logged_path(request.uri().path());
         let mut exchange = Exchange {
             client,
             route_class: "invalid",
@@ -368,6 +372,19 @@ impl Gateway {
     }
 }
 
+/// The path as the access log shows it: whole, or its first [`MAX_LOGGED_PATH_LEN`] bytes and
+/// an ellipsis.
+fn logged_path(path: &str) -> String {
+    if path.len() <= MAX_LOGGED_PATH_LEN {
+        return path.to_string();
+    }
+    let mut end = MAX_LOGGED_PATH_LEN;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &path[..end])
+}
+
 /// The size of an HTTP/1.1 request head as sent, to within the spaces a client may add around
 /// header values: the request line and each header line with their CRLFs, and the blank line
 /// that ends the head.
@@ -397,8 +414,20 @@ pub fn store_failed(error: StoreError) -> GatewayError {
 
 #[cfg(test)]
 mod tests {
-    use super::head_len;
+    use super::{MAX_LOGGED_PATH_LEN, head_len, logged_path};
     use http::Request;
+
+    #[test]
+    fn the_access_log_keeps_at_most_the_longest_path_served() {
+        let served = format!("/{}", "a".repeat(MAX_LOGGED_PATH_LEN - 1));
+        assert_eq!(logged_path(&served), served);
+        let long = format!("/{}", "é".repeat(MAX_LOGGED_PATH_LEN));
+        let logged = logged_path(&long);
+        assert!(logged.ends_with('…'), "{logged}");
+        let kept = logged.trim_end_matches('…');
+        assert!(kept.len() <= MAX_LOGGED_PATH_LEN && kept.len() > MAX_LOGGED_PATH_LEN - 2);
+        assert!(long.starts_with(kept));
+    }
 
     #[test]
     fn head_len_is_the_length_of_the_head_as_sent() {

@@ -584,6 +584,16 @@ async fn no_token_in_the_log(format: &'static str) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // A head over the 16 KiB limit (within the read buffer), its path far past what the
+    // access log keeps: refused, and logged cut short.
+    let long_path = format!("/api/{}", "p".repeat(20 * 1024));
+    let (status, body) = call(main, "GET", &long_path, &[], None).await;
+    assert_eq!(
+        status,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "{body}"
+    );
+    assert_eq!(body["code"], "HEADERS_TOO_LARGE", "{body}");
     let query = format!("/api/account?access_token={access}");
     let (status, body) = call(main, "GET", &query, &[("authorization", &bearer)], None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -627,7 +637,7 @@ async fn no_token_in_the_log(format: &'static str) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let statuses = [200, 200, 200, 200, 401, 200];
+    let statuses = [200, 200, 431, 200, 200, 401, 200];
 
     gateway.child.terminate();
     let exit = gateway.child.wait_exit(Duration::from_secs(31)).await;
@@ -660,6 +670,17 @@ async fn no_token_in_the_log(format: &'static str) {
         access_lines.len(),
         statuses.len(),
         "one access-log line per request:\n{}",
+        access_lines.join("\n")
+    );
+    // The long path is cut to the longest the gateway serves (4 KiB) and an ellipsis.
+    for line in &access_lines {
+        assert!(line.len() < 4096 + 1024, "a long access-log line: {line}");
+    }
+    assert!(
+        access_lines
+            .iter()
+            .any(|l| l.contains(&format!("{}…", "p".repeat(100)))),
+        "the long path is logged, cut:\n{}",
         access_lines.join("\n")
     );
     if format == "json" {
