@@ -3,7 +3,7 @@
 //! A [`Session`] is what the uploader calls a session record: one login on one device,
 //! found by the SHA-512 of its current access or refresh token. The gateway learns them from
 //! the uploader's login traffic ([`crate::lifecycle`]) and keeps them in a
-//! [`SessionStore`](store::SessionStore).
+//! [`SessionStore`].
 
 pub mod clock;
 pub mod device;

@@ -4,10 +4,11 @@
 //!
 //! | tree         | key                                   | value                        |
 //! |--------------|---------------------------------------|------------------------------|
-//! | `sessions`   | session id (12 bytes)                 | where its record is: its `by_user` key ([`encode_record_ref`]) |
+//! | `sessions`   | session id (12 bytes)                 | where its record is: the `by_user` key of its bucket (`encode_bucket_ref`) |
 //! | `by_access`  | SHA-512 of the access token           | id, expiry, user ([`AccessGrant`]) |
 //! | `by_refresh` | SHA-512 of the refresh token          | session id                   |
-//! | `by_user`    | user length (u16), user, created, id  | the session, compact ([`encode_copy`]): a user's sessions in creation order |
+//! | `by_user`    | user length (u16), user, bucket number (u32) | a bucket: up to `BUCKET_CAPACITY` of the user's sessions, compact (`Entries`) |
+//! | `by_user`    | user length (u16), user               | the user's head (`Head`): the bucket new sessions go to, and how many the buckets hold |
 //! | `by_expiry`  | expiry (ms, big-endian), id           | empty: what the sweeper removes |
 //! | `rotated`    | SHA-512 of a rotated-away refresh token | id, rotation time, expiry ([`RotatedToken`]) |
 //! | `rotated_by_expiry` | expiry, hash                   | empty: what the sweeper removes |
@@ -15,18 +16,23 @@
 //! A refresh token that was rotated away stays in `rotated` until it would have expired, so a
 //! second use of it (a stolen copy) can be recognised.
 //!
-//! The per-request check reads an in-memory copy of `by_access` ([`access_index`]), kept
+//! The per-request check reads an in-memory copy of `by_access` (`access_index`), kept
 //! in step with the tree: its entries carry what the check needs, so no record is decoded and
 //! no request waits for sled. The session records live in `by_user`, in a compact binary form,
-//! so listing a user's sessions is one scan over adjacent keys with a cheap decode each, not
-//! one scattered read and JSON parse per session; `sessions` only says where each record is.
-//! Keeping each record once, not also as JSON in `sessions` as earlier versions did, halves
-//! the data (1M sessions: 1,053 MB of keys and values before, 534 MB after), so a store takes
-//! less disk and more of it fits in the OS's page cache (benches/README.md).
+//! a user's sessions together in buckets: a new session goes to the user's open bucket, and
+//! to a new one once that is full; a rotated session stays where it is. Listing a user's
+//! sessions reads one value per 8 sessions, not one per session: sled 0.34 splits a leaf
+//! above 16 entries whatever their size, so 1,000 sessions under keys of their own lay in 60
+//! or more leaves, each a separate read once out of sled's cache, and in buckets they lie in
+//! about 8 (benches/README.md). `sessions` only
+//! says where each record is. Keeping each record once, not also as JSON in `sessions` as
+//! earlier versions did, halves the data (1M sessions: 1,053 MB of keys and values before,
+//! 534 MB after), so a store takes less disk and more of it fits in the OS's page cache.
 //!
-//! Stores written by earlier versions keep working: a `sessions` value that is a JSON record
-//! is read as one (its `by_user` entry may then hold no copy, or one in an older form), and
-//! the session is written in the current layout when it next changes.
+//! Stores written by earlier versions keep working. Their sessions have a `by_user` key of
+//! their own (user, creation time, id), holding the compact record, an older form of it or
+//! nothing; in the last two cases `sessions` holds the record as JSON. Such a session is
+//! written in the current layout when it next changes.
 //!
 //! Every change touches all trees in one sled transaction and is
 //! flushed to disk before the call returns, so a created or revoked session is durable before
@@ -61,6 +67,14 @@ pub const DEFAULT_CACHE_BYTES: u64 = 1 << 30;
 
 /// Sessions written per batch by [`SledStore::import`].
 const IMPORT_BATCH: usize = 10_000;
+
+/// Most sessions one `by_user` bucket holds. Larger buckets make listings read fewer values
+/// but make every change rewrite more: sled rewrites a whole value to change it, and the
+/// stale copies take disk until sled reclaims their segments. Filling a 3M store, 8 gave
+/// listings about twice as fast as sessions under keys of their own, on 18 % more disk; 24
+/// was a little faster still, on twice the disk (benches/README.md). Small in unit tests, so
+/// that a few sessions fill several buckets.
+const BUCKET_CAPACITY: usize = if cfg!(test) { 3 } else { 8 };
 
 /// A store failure: the gateway answers 500 and logs it.
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +260,21 @@ impl SledStore {
         Ok(())
     }
 
+    /// A user's `by_user` entries, its head left out.
+    fn user_entries(&self, user: &str) -> impl Iterator<Item = Result<UserEntry, StoreError>> {
+        let prefix_len = user_prefix(user).len();
+        self.by_user
+            .scan_prefix(user_prefix(user))
+            .filter_map(move |entry| match entry {
+                Err(e) => Some(Err(e.into())),
+                Ok((key, value)) => match key.len() - prefix_len {
+                    0 => None,
+                    BUCKET_NUMBER_LEN => Some(Ok(UserEntry::Bucket(value))),
+                    _ => Some(Ok(UserEntry::Own(key, value))),
+                },
+            })
+    }
+
     /// Imports sessions in bulk: for seeding benchmarks, and for migrations (the uploader's
     /// existing sessions). Returns how many were imported; they are on disk when it returns.
     ///
@@ -264,7 +293,7 @@ impl SledStore {
             // tokens replace earlier holders exactly as one `create` after another would.
             self.transaction(|trees| {
                 for session in &batch {
-                    trees.put(session, &mut Vec::new())?;
+                    trees.put(session, None, &mut Vec::new())?;
                 }
                 Ok(())
             })?;
@@ -365,22 +394,44 @@ type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 impl Trees<'_> {
     fn get(&self, id: &[u8; 12]) -> TxResult<Option<Session>> {
+        Ok(self.find(id)?.map(|(session, _)| session))
+    }
+
+    /// A session and where its record is.
+    fn find(&self, id: &[u8; 12]) -> TxResult<Option<(Session, Place)>> {
         let Some(record) = self.sessions.get(id)? else {
             return Ok(None);
         };
-        match decode_record(&record).map_err(abort)? {
-            Record::Session(session) => Ok(Some(*session)),
-            Record::InUserIndex(key) => match self.by_user.get(key)? {
-                Some(copy) => Ok(Some(decode_indexed(&copy).map_err(abort)?)),
-                // Inside a transaction the two trees agree: a missing record is damage.
-                None => Err(abort(corrupt("a session's record is missing from by_user"))),
-            },
-        }
+        // Inside a transaction the trees agree: a record missing from `by_user` is damage.
+        let missing = || abort(corrupt("a session's record is missing from by_user"));
+        let found = match decode_record(&record).map_err(abort)? {
+            Record::Session(session) => (*session, Place::Own),
+            Record::Own(key) => {
+                let copy = self.by_user.get(key)?.ok_or_else(missing)?;
+                (decode_indexed(&copy).map_err(abort)?, Place::Own)
+            }
+            Record::InBucket(key) => {
+                let bucket = self.by_user.get(key)?.ok_or_else(missing)?;
+                let session = find_in_bucket(&bucket, id)
+                    .map_err(abort)?
+                    .ok_or_else(missing)?;
+                (session, Place::Bucket(key.to_vec()))
+            }
+        };
+        Ok(Some(found))
     }
 
-    /// Writes a session and all its index entries, evicting any other session that holds
-    /// one of its token hashes.
-    fn put(&self, session: &Session, evicted: &mut Vec<SessionId>) -> TxResult<()> {
+    /// Writes a session and all its index entries, replacing any session with its id and
+    /// evicting any other session that holds one of its token hashes. Its record goes to
+    /// `bucket` if given (where a rotated session was), else to its user's open bucket.
+    fn put(
+        &self,
+        session: &Session,
+        bucket: Option<&[u8]>,
+        evicted: &mut Vec<SessionId>,
+    ) -> TxResult<()> {
+        // A session written twice (an import run again) is kept once.
+        self.remove(&session.id)?;
         for holder in [
             self.by_access
                 .get(&session.access_hash[..])?
@@ -392,12 +443,12 @@ impl Trees<'_> {
         .into_iter()
         .flatten()
         {
-            if holder != session.id && self.remove(&holder)?.is_some() {
+            if self.remove(&holder)?.is_some() {
                 evicted.push(SessionId(holder));
             }
         }
-        let key = user_key(session);
-        self.sessions.insert(&session.id, encode_record_ref(&key))?;
+        let key = self.add_to_bucket(session, bucket)?;
+        self.sessions.insert(&session.id, encode_bucket_ref(&key))?;
         self.by_access
             .insert(&session.access_hash[..], encode_grant(session))?;
         self.access_changes.borrow_mut().push(AccessChange::Put(
@@ -406,10 +457,65 @@ impl Trees<'_> {
         ));
         self.by_refresh
             .insert(&session.refresh_hash[..], &session.id)?;
-        self.by_user
-            .insert(key, encode_copy(session).map_err(abort)?)?;
         self.by_expiry.insert(&expiry_key(session)[..], &[])?;
         Ok(())
+    }
+
+    /// Adds a session's record to `bucket` if given, else to its user's open bucket, or to a
+    /// new one once that is full. Returns the bucket's key.
+    fn add_to_bucket(&self, session: &Session, bucket: Option<&[u8]>) -> TxResult<Vec<u8>> {
+        let head_key = user_prefix(&session.user);
+        let mut head = self.head(&head_key)?.unwrap_or_default();
+        let (key, value) = match bucket {
+            Some(key) => (key.to_vec(), self.by_user.get(key)?),
+            None => loop {
+                let key = bucket_key(&head_key, head.open);
+                match self.by_user.get(&key)? {
+                    Some(full) if entries(&full).map_err(abort)?.count() >= BUCKET_CAPACITY => {
+                        head.open = head.open.checked_add(1).ok_or_else(|| {
+                            abort(corrupt("a user's bucket numbers have run out"))
+                        })?;
+                    }
+                    value => break (key, value),
+                }
+            },
+        };
+        let mut value = value.map_or_else(|| vec![BUCKET_FORMAT], |v| v.to_vec());
+        push_entry(&mut value, session).map_err(abort)?;
+        self.by_user.insert(key.as_slice(), value)?;
+        head.sessions += 1;
+        self.by_user.insert(head_key, &head.encode())?;
+        Ok(key)
+    }
+
+    /// Takes a session's record out of its bucket. A bucket left empty is removed, and so is
+    /// the user's head once the user has no sessions in buckets.
+    fn take_from_bucket(&self, key: &[u8], session: &Session) -> TxResult<()> {
+        let damaged = |what: &str| abort(corrupt(format!("a bucket's {what} is missing")));
+        let bucket = self.by_user.get(key)?.ok_or_else(|| damaged("value"))?;
+        let rest = without_entry(&bucket, &session.id).map_err(abort)?;
+        if rest.len() > 1 {
+            self.by_user.insert(key, rest)?;
+        } else {
+            self.by_user.remove(key)?;
+        }
+        let head_key = user_prefix(&session.user);
+        let mut head = self.head(&head_key)?.ok_or_else(|| damaged("head"))?;
+        head.sessions = head.sessions.saturating_sub(1);
+        if head.sessions > 0 {
+            self.by_user.insert(head_key, &head.encode())?;
+        } else {
+            self.by_user.remove(head_key)?;
+        }
+        Ok(())
+    }
+
+    /// A user's head, by its key ([`user_prefix`]).
+    fn head(&self, key: &[u8]) -> TxResult<Option<Head>> {
+        match self.by_user.get(key)? {
+            Some(value) => Ok(Some(Head::decode(&value).map_err(abort)?)),
+            None => Ok(None),
+        }
     }
 
     /// Gives a session new token hashes and expiry; remembers its old refresh token until
@@ -422,7 +528,7 @@ impl Trees<'_> {
         expire_at_ms: i64,
         now_ms: i64,
     ) -> TxResult<Option<Session>> {
-        let Some(old) = self.remove(&id.0)? else {
+        let Some((old, place)) = self.take(&id.0)? else {
             return Ok(None);
         };
         if old.refresh_hash != refresh_hash {
@@ -442,13 +548,25 @@ impl Trees<'_> {
             updated_at_ms: now_ms,
             ..old
         };
-        self.put(&session, &mut Vec::new())?;
+        // Back into the bucket it came from (it has room: it just left it), so the record
+        // never moves under a reader; one written by an earlier version joins a bucket.
+        let bucket = match &place {
+            Place::Bucket(key) => Some(key.as_slice()),
+            Place::Own => None,
+        };
+        self.put(&session, bucket, &mut Vec::new())?;
         Ok(Some(session))
     }
 
     /// Removes a session and those index entries that still point at it.
     fn remove(&self, id: &[u8; 12]) -> TxResult<Option<Session>> {
-        let Some(session) = self.get(id)? else {
+        Ok(self.take(id)?.map(|(session, _)| session))
+    }
+
+    /// Removes a session and those index entries that still point at it; returns it and
+    /// where its record was.
+    fn take(&self, id: &[u8; 12]) -> TxResult<Option<(Session, Place)>> {
+        let Some((session, place)) = self.find(id)? else {
             return Ok(None);
         };
         self.sessions.remove(id)?;
@@ -469,10 +587,32 @@ impl Trees<'_> {
         {
             self.by_refresh.remove(&session.refresh_hash[..])?;
         }
-        self.by_user.remove(user_key(&session))?;
+        match &place {
+            Place::Bucket(key) => self.take_from_bucket(key, &session)?,
+            Place::Own => {
+                self.by_user.remove(user_key(&session))?;
+            }
+        }
         self.by_expiry.remove(&expiry_key(&session)[..])?;
-        Ok(Some(session))
+        Ok(Some((session, place)))
     }
+}
+
+/// One of a user's `by_user` entries.
+enum UserEntry {
+    /// A bucket.
+    Bucket(sled::IVec),
+    /// A session under a key of its own, as the previous version wrote: the key and value.
+    Own(sled::IVec, sled::IVec),
+}
+
+/// Where a session's record is kept.
+enum Place {
+    /// In a bucket: the bucket's `by_user` key.
+    Bucket(Vec<u8>),
+    /// Where earlier versions kept it: under a `by_user` key of its own ([`user_key`]), or
+    /// as JSON in `sessions`.
+    Own,
 }
 
 fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
@@ -483,15 +623,18 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-/// The first byte of a `sessions` value that says where the record is (a JSON record, as
-/// earlier versions wrote, starts with `{`).
+/// The first byte of a `sessions` value written by the previous version: the session's own
+/// `by_user` key follows. (A JSON record, as earlier versions wrote, starts with `{`.)
 const RECORD_REF_FORMAT: u8 = 2;
 
-/// `sessions` value: [`RECORD_REF_FORMAT`], then the session's `by_user` key.
-fn encode_record_ref(user_key: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(1 + user_key.len());
-    value.push(RECORD_REF_FORMAT);
-    value.extend_from_slice(user_key);
+/// The first byte of a `sessions` value that names the bucket holding the session.
+const BUCKET_REF_FORMAT: u8 = 3;
+
+/// `sessions` value: [`BUCKET_REF_FORMAT`], then the `by_user` key of the session's bucket.
+fn encode_bucket_ref(bucket_key: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(1 + bucket_key.len());
+    value.push(BUCKET_REF_FORMAT);
+    value.extend_from_slice(bucket_key);
     value
 }
 
@@ -499,13 +642,16 @@ fn encode_record_ref(user_key: &[u8]) -> Vec<u8> {
 enum Record<'a> {
     /// The session itself, as JSON (written by an earlier version).
     Session(Box<Session>),
-    /// The `by_user` key under which the session is kept.
-    InUserIndex(&'a [u8]),
+    /// The session's own `by_user` key (written by the previous version).
+    Own(&'a [u8]),
+    /// The `by_user` key of the bucket holding the session.
+    InBucket(&'a [u8]),
 }
 
 fn decode_record(value: &[u8]) -> Result<Record<'_>, StoreError> {
     match value.split_first() {
-        Some((&RECORD_REF_FORMAT, key)) => Ok(Record::InUserIndex(key)),
+        Some((&BUCKET_REF_FORMAT, key)) => Ok(Record::InBucket(key)),
+        Some((&RECORD_REF_FORMAT, key)) => Ok(Record::Own(key)),
         Some((b'{', _)) => serde_json::from_slice(value)
             .map(|session| Record::Session(Box::new(session)))
             .map_err(corrupt),
@@ -513,7 +659,137 @@ fn decode_record(value: &[u8]) -> Result<Record<'_>, StoreError> {
     }
 }
 
-/// The session in a `by_user` value that a `sessions` value points at: it must hold one.
+/// A user's head in `by_user`: which bucket takes the user's new sessions, and how many
+/// sessions the user's buckets hold (the head goes when they hold none).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Head {
+    /// The number of the bucket that new sessions go to while it has room.
+    open: u32,
+    /// Sessions in the user's buckets (not those still kept as an earlier version did).
+    sessions: u32,
+}
+
+impl Head {
+    /// Both numbers, big-endian.
+    fn encode(self) -> [u8; 8] {
+        let mut value = [0u8; 8];
+        value[..4].copy_from_slice(&self.open.to_be_bytes());
+        value[4..].copy_from_slice(&self.sessions.to_be_bytes());
+        value
+    }
+
+    fn decode(value: &[u8]) -> Result<Head, StoreError> {
+        let value: [u8; 8] = value
+            .try_into()
+            .map_err(|_| corrupt("a user's head is not 8 bytes"))?;
+        let number = |at: usize| {
+            u32::from_be_bytes([value[at], value[at + 1], value[at + 2], value[at + 3]])
+        };
+        Ok(Head {
+            open: number(0),
+            sessions: number(4),
+        })
+    }
+}
+
+/// Bytes a bucket number takes at the end of its `by_user` key.
+const BUCKET_NUMBER_LEN: usize = 4;
+
+/// `by_user` key of a user's bucket: the user's prefix, then the bucket number.
+fn bucket_key(user_prefix: &[u8], number: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(user_prefix.len() + BUCKET_NUMBER_LEN);
+    key.extend_from_slice(user_prefix);
+    key.extend_from_slice(&number.to_be_bytes());
+    key
+}
+
+/// The first byte of a bucket: the format of the rest ([`Entries`]).
+const BUCKET_FORMAT: u8 = 3;
+
+/// The entries of a bucket, in the order they were added. Each is the session id (12 bytes),
+/// the record's length (u32, big-endian), then the session in postcard (binary serde: the
+/// hashes as raw bytes, no field names). The id comes first so that finding or removing one
+/// session decodes no other.
+struct Entries<'a>(&'a [u8]);
+
+fn entries(bucket: &[u8]) -> Result<Entries<'_>, StoreError> {
+    match bucket.split_first() {
+        Some((&BUCKET_FORMAT, rest)) => Ok(Entries(rest)),
+        _ => Err(corrupt("a bucket in no known form")),
+    }
+}
+
+impl<'a> Iterator for Entries<'a> {
+    /// The session id and its record.
+    type Item = Result<([u8; 12], &'a [u8]), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let entry = (|| {
+            let (id, rest) = self.0.split_first_chunk::<12>()?;
+            let (len, rest) = rest.split_first_chunk::<4>()?;
+            let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+            let (record, rest) = rest.split_at_checked(len)?;
+            Some((*id, record, rest))
+        })();
+        match entry {
+            Some((id, record, rest)) => {
+                self.0 = rest;
+                Some(Ok((id, record)))
+            }
+            None => {
+                self.0 = &[];
+                Some(Err(corrupt("a bucket entry is cut short")))
+            }
+        }
+    }
+}
+
+/// Appends a session to a bucket's value.
+fn push_entry(bucket: &mut Vec<u8>, session: &Session) -> Result<(), StoreError> {
+    bucket.extend_from_slice(&session.id);
+    let at = bucket.len();
+    bucket.extend_from_slice(&[0; 4]);
+    postcard::to_io(session, &mut *bucket).map_err(corrupt)?;
+    let len = u32::try_from(bucket.len() - at - 4).map_err(corrupt)?;
+    bucket[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+/// A session in a bucket entry.
+fn decode_entry(record: &[u8]) -> Result<Session, StoreError> {
+    postcard::from_bytes(record).map_err(corrupt)
+}
+
+/// The session with this id in a bucket, if it is there.
+fn find_in_bucket(bucket: &[u8], id: &[u8; 12]) -> Result<Option<Session>, StoreError> {
+    for entry in entries(bucket)? {
+        let (entry_id, record) = entry?;
+        if &entry_id == id {
+            return decode_entry(record).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// A bucket's value without the entry of this id.
+fn without_entry(bucket: &[u8], id: &[u8; 12]) -> Result<Vec<u8>, StoreError> {
+    let mut rest = Vec::with_capacity(bucket.len());
+    rest.push(BUCKET_FORMAT);
+    for entry in entries(bucket)? {
+        let (entry_id, record) = entry?;
+        if &entry_id != id {
+            rest.extend_from_slice(&entry_id);
+            rest.extend_from_slice(&u32::try_from(record.len()).map_err(corrupt)?.to_be_bytes());
+            rest.extend_from_slice(record);
+        }
+    }
+    Ok(rest)
+}
+
+/// The session a `by_user` key of its own holds, from the previous version: it must hold one.
 fn decode_indexed(value: &[u8]) -> Result<Session, StoreError> {
     decode_copy(value)?.ok_or_else(unreadable_copy)
 }
@@ -522,19 +798,22 @@ fn unreadable_copy() -> StoreError {
     corrupt("a session's record in by_user is in no known form")
 }
 
-/// The first byte of a `by_user` copy: the format of the rest.
+/// The first byte of a `by_user` value of the previous version's layout, under a session's
+/// own key: the format of the rest.
 const COPY_FORMAT: u8 = 1;
 
-/// `by_user` value: [`COPY_FORMAT`], then the session in postcard (binary serde: the hashes as
-/// raw bytes, no field names).
+/// `by_user` value of the previous version's layout: [`COPY_FORMAT`], then the session in
+/// postcard. Written now only by tests, as that version did.
+#[cfg(test)]
 fn encode_copy(session: &Session) -> Result<Vec<u8>, StoreError> {
     let mut copy = vec![COPY_FORMAT];
     postcard::to_io(session, &mut copy).map_err(corrupt)?;
     Ok(copy)
 }
 
-/// The session in a `by_user` value, or `None` if it holds no copy in the current format
-/// (empty, or written by an earlier version): then the record is read instead.
+/// The session in a `by_user` value under a session's own key, or `None` if it holds no copy
+/// in the previous version's format (empty, or an older form): then the record in `sessions`
+/// is read instead.
 fn decode_copy(value: &[u8]) -> Result<Option<Session>, StoreError> {
     match value.split_first() {
         Some((&COPY_FORMAT, rest)) => postcard::from_bytes(rest).map(Some).map_err(corrupt),
@@ -580,6 +859,8 @@ fn user_prefix(user: &str) -> Vec<u8> {
     key
 }
 
+/// A session's own `by_user` key, in the previous version's layout: the user's prefix, the
+/// creation time, the id.
 fn user_key(session: &Session) -> Vec<u8> {
     let mut key = user_prefix(&session.user);
     key.extend_from_slice(&session.created_at_ms.to_be_bytes());
@@ -611,7 +892,7 @@ fn rotated_expiry_key(expire_at_ms: i64, hash: &TokenHash) -> Vec<u8> {
     key
 }
 
-/// The session id at the end of a `by_user` or `by_expiry` key.
+/// The session id at the end of a session's own `by_user` key or a `by_expiry` key.
 fn key_id(key: &[u8]) -> [u8; 12] {
     let mut id = [0u8; 12];
     id.copy_from_slice(&key[key.len() - 12..]);
@@ -623,7 +904,7 @@ impl SessionStore for SledStore {
     async fn create(&self, session: &Session) -> Result<Vec<SessionId>, StoreError> {
         self.write(|trees| {
             let mut evicted = Vec::new();
-            trees.put(session, &mut evicted)?;
+            trees.put(session, None, &mut evicted)?;
             Ok(evicted)
         })
         .await
@@ -675,12 +956,17 @@ impl SessionStore for SledStore {
     }
 
     async fn revoke_user(&self, user: &str) -> Result<usize, StoreError> {
-        let ids = self
-            .by_user
-            .scan_prefix(user_prefix(user))
-            .keys()
-            .map(|k| k.map(|k| key_id(&k)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut ids = Vec::new();
+        for entry in self.user_entries(user) {
+            match entry? {
+                UserEntry::Bucket(bucket) => {
+                    for entry in entries(&bucket)? {
+                        ids.push(entry?.0);
+                    }
+                }
+                UserEntry::Own(key, _) => ids.push(key_id(&key)),
+            }
+        }
         self.write(|trees| {
             let mut removed = 0;
             for id in &ids {
@@ -693,33 +979,59 @@ impl SessionStore for SledStore {
 
     async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError> {
         let mut sessions = Vec::new();
-        for entry in self.by_user.scan_prefix(user_prefix(user)) {
-            let (key, copy) = entry?;
-            if let Some(session) = decode_copy(&copy)? {
-                sessions.push(session);
-            } else if let Some(record) = self.sessions.get(key_id(&key))? {
-                // Indexed by an earlier version, with its JSON record in `sessions`.
-                match decode_record(&record)? {
-                    Record::Session(session) => sessions.push(*session),
-                    Record::InUserIndex(_) => return Err(unreadable_copy()),
+        for entry in self.user_entries(user) {
+            match entry? {
+                UserEntry::Bucket(bucket) => {
+                    for entry in entries(&bucket)? {
+                        sessions.push(decode_entry(entry?.1)?);
+                    }
+                }
+                UserEntry::Own(key, copy) => {
+                    if let Some(session) = decode_copy(&copy)? {
+                        sessions.push(session);
+                    } else if let Some(record) = self.sessions.get(key_id(&key))? {
+                        // Indexed by an earlier version, with its JSON record in `sessions`.
+                        match decode_record(&record)? {
+                            Record::Session(session) => sessions.push(*session),
+                            Record::Own(_) | Record::InBucket(_) => return Err(unreadable_copy()),
+                        }
+                    }
                 }
             }
         }
+        // Buckets keep no order. A session moving into a bucket while this read ran could
+        // be seen in both places; it is listed once.
+        sessions.sort_unstable_by_key(|s| (s.created_at_ms, s.id));
+        sessions.dedup_by_key(|s| s.id);
         Ok(sessions)
     }
 
     async fn get(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        let Some(record) = self.sessions.get(id.0)? else {
-            return Ok(None);
-        };
-        match decode_record(&record)? {
-            Record::Session(session) => Ok(Some(*session)),
-            // Read outside a transaction: a missing record was removed in between.
-            Record::InUserIndex(key) => match self.by_user.get(key)? {
-                Some(copy) => Ok(Some(decode_indexed(&copy)?)),
-                None => Ok(None),
-            },
+        // Read outside a transaction, so a writer may move or remove the record between
+        // reading where it is and reading it. A record that has gone from where `sessions`
+        // said is looked for again, a few times: a session that has been removed is gone
+        // from `sessions` too.
+        for _ in 0..3 {
+            let Some(record) = self.sessions.get(id.0)? else {
+                return Ok(None);
+            };
+            let found = match decode_record(&record)? {
+                Record::Session(session) => Some(*session),
+                Record::Own(key) => self
+                    .by_user
+                    .get(key)?
+                    .map(|copy| decode_indexed(&copy))
+                    .transpose()?,
+                Record::InBucket(key) => match self.by_user.get(key)? {
+                    Some(bucket) => find_in_bucket(&bucket, &id.0)?,
+                    None => None,
+                },
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
         }
+        Ok(None)
     }
 
     async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError> {

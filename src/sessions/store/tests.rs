@@ -602,57 +602,222 @@ async fn import_gives_what_one_create_after_another_gives() {
     assert_eq!(reopened.count(), 2, "on disk");
 }
 
+/// How earlier versions kept a session's record.
+#[derive(Debug, Clone, Copy)]
+enum Earlier {
+    /// The previous version: compact, under a `by_user` key of its own that `sessions`
+    /// points at.
+    OwnKey,
+    /// Before that: as JSON in `sessions`, with an empty `by_user` entry.
+    Json,
+    /// As JSON in `sessions`, with a JSON copy in `by_user` that is not read (the record is).
+    JsonWithCopy,
+}
+
+/// `sessions` value of the previous version: [`RECORD_REF_FORMAT`], then the session's own
+/// `by_user` key.
+fn encode_record_ref(own_key: &[u8]) -> Vec<u8> {
+    let mut value = vec![RECORD_REF_FORMAT];
+    value.extend_from_slice(own_key);
+    value
+}
+
+/// Moves a session's record out of its bucket to where an earlier version kept it; its
+/// index entries stay as they are.
+fn write_as_earlier_version(store: &SledStore, session: &Session, form: Earlier) {
+    let json = |s: &Session| serde_json::to_vec(s).expect("json");
+    let (record, copy) = match form {
+        Earlier::OwnKey => (
+            encode_record_ref(&user_key(session)),
+            encode_copy(session).expect("encodes"),
+        ),
+        Earlier::Json => (json(session), Vec::new()),
+        Earlier::JsonWithCopy => {
+            let mut stale = session.clone();
+            stale.location = "stale copy".into();
+            (json(session), json(&stale))
+        }
+    };
+    store
+        .transaction(|trees| {
+            let Some((_, Place::Bucket(key))) = trees.find(&session.id)? else {
+                return Err(abort(corrupt("the session is not in a bucket")));
+            };
+            trees.take_from_bucket(&key, session)?;
+            trees.sessions.insert(&session.id, record.as_slice())?;
+            trees.by_user.insert(user_key(session), copy.as_slice())?;
+            Ok(())
+        })
+        .expect("rewritten");
+}
+
+/// A user's `by_user` entries: the head, if any, and how many buckets there are.
+fn user_layout(store: &SledStore, user: &str) -> (Option<Head>, usize) {
+    let prefix = user_prefix(user);
+    let head = store
+        .by_user
+        .get(&prefix)
+        .expect("read")
+        .map(|v| Head::decode(&v).expect("a head"));
+    let buckets = store
+        .by_user
+        .scan_prefix(&prefix)
+        .keys()
+        .filter(|k| k.as_ref().expect("read").len() == prefix.len() + BUCKET_NUMBER_LEN)
+        .count();
+    (head, buckets)
+}
+
+/// Where `sessions` says a session's record is.
+fn pointer(store: &SledStore, session: &Session) -> Vec<u8> {
+    store
+        .sessions
+        .get(session.id)
+        .expect("read")
+        .expect("present")
+        .to_vec()
+}
+
 #[tokio::test]
-async fn a_store_indexed_without_record_copies_still_lists_its_sessions() {
+async fn a_users_sessions_fill_buckets_in_turn_and_empty_ones_go() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir);
-    let first = session(1, "u", 1_000, 50_000);
-    let second = session(2, "u", 2_000, 50_000);
-    store.create(&first).await.expect("create");
-    store.create(&second).await.expect("create");
-    // The first as earlier versions stored it: its JSON record in `sessions`, and a
-    // `by_user` entry with no copy, or a JSON copy; both are listed from the record.
-    write_as_earlier_version(&store, &first);
-    store
-        .by_user
-        .insert(user_key(&first), &[])
-        .expect("rewrite the index entry");
-    assert_eq!(
-        store.list_user("u").await.expect("list"),
-        [first.clone(), second.clone()]
-    );
-    let mut stale = first.clone();
-    stale.location = "stale copy".into();
-    store
-        .by_user
-        .insert(user_key(&first), serde_json::to_vec(&stale).expect("json"))
-        .expect("rewrite the index entry");
+    assert_eq!(BUCKET_CAPACITY, 3, "the unit tests' capacity");
+    // Created newest first, so that the listing's order comes from sorting, not from the
+    // order of the buckets.
+    let sessions: Vec<Session> = (1..=7)
+        .map(|n| session(n, "u", 10_000 - i64::from(n) * 1_000, 99_000))
+        .collect();
+    for s in &sessions {
+        store.create(s).await.expect("create");
+    }
+    let other = session(20, "v", 1, 99_000);
+    store.create(&other).await.expect("create");
+    let prefix = user_prefix("u");
 
     assert_eq!(
-        store.list_user("u").await.expect("list"),
-        [first.clone(), second.clone()]
+        user_layout(&store, "u"),
+        (
+            Some(Head {
+                open: 2,
+                sessions: 7
+            }),
+            3
+        )
     );
-    // Once rotated, it is indexed with its copy like any other.
+    let oldest_first: Vec<[u8; 12]> = sessions.iter().rev().map(|s| s.id).collect();
+    assert_eq!(listed(&store, "u").await, oldest_first);
+    assert_eq!(
+        pointer(&store, &sessions[4]),
+        encode_bucket_ref(&bucket_key(&prefix, 1))
+    );
+
+    // Emptying the middle bucket removes it; the others keep their sessions.
+    for s in &sessions[3..6] {
+        store.revoke(s.session_id()).await.expect("revoke");
+    }
+    assert_eq!(
+        user_layout(&store, "u"),
+        (
+            Some(Head {
+                open: 2,
+                sessions: 4
+            }),
+            2
+        )
+    );
+    assert_eq!(
+        listed(&store, "u").await,
+        [[7; 12], [3; 12], [2; 12], [1; 12]]
+    );
+    // A new session goes to the open bucket while it has room.
+    let late = session(8, "u", 20_000, 99_000);
+    store.create(&late).await.expect("create");
+    assert_eq!(
+        pointer(&store, &late),
+        encode_bucket_ref(&bucket_key(&prefix, 2))
+    );
+
+    // With no sessions left the user leaves nothing behind; other users keep theirs.
+    assert_eq!(store.revoke_user("u").await.expect("revoke_user"), 5);
+    assert_eq!(store.by_user.scan_prefix(&prefix).count(), 0);
+    assert_eq!(listed(&store, "v").await, [[20; 12]]);
+    drop(store);
+    let reopened = open(&dir);
+    assert_eq!(
+        reopened.get(other.session_id()).await.expect("get"),
+        Some(other)
+    );
+    assert!(listed(&reopened, "u").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_rotated_session_stays_in_its_bucket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let sessions: Vec<Session> = (1..=4)
+        .map(|n| session(n, "u", i64::from(n), 9_000))
+        .collect();
+    for s in &sessions {
+        store.create(s).await.expect("create");
+    }
+    let before = pointer(&store, &sessions[1]);
     let rotated = store
         .rotate(
-            first.session_id(),
-            token_hash("a"),
-            token_hash("r"),
+            sessions[1].session_id(),
+            token_hash("a2"),
+            token_hash("r2"),
             60_000,
-            3_000,
+            5,
         )
         .await
         .expect("rotate")
         .expect("exists");
-    assert_eq!(store.list_user("u").await.expect("list"), [rotated, second]);
+    // Bucket 0 was full; the session went back into it, not to the open bucket 1.
+    assert_eq!(pointer(&store, &sessions[1]), before);
+    assert_eq!(before, encode_bucket_ref(&bucket_key(&user_prefix("u"), 0)));
+    assert_eq!(
+        store.get(rotated.session_id()).await.expect("get"),
+        Some(rotated.clone())
+    );
+    let listing = store.list_user("u").await.expect("list");
+    assert_eq!(
+        listing,
+        [
+            sessions[0].clone(),
+            rotated,
+            sessions[2].clone(),
+            sessions[3].clone()
+        ]
+    );
+    assert_eq!(user_layout(&store, "u").0.map(|h| h.sessions), Some(4));
 }
 
-/// Rewrites a session as earlier versions stored it: the whole record as JSON in `sessions`.
-fn write_as_earlier_version(store: &SledStore, session: &Session) {
-    store
-        .sessions
-        .insert(session.id, serde_json::to_vec(session).expect("json"))
-        .expect("rewrite the record");
+#[tokio::test]
+async fn importing_the_same_sessions_again_keeps_each_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let sessions: Vec<Session> = (1..=5)
+        .map(|n| session(n, "u", i64::from(n), 9_000))
+        .collect();
+    assert_eq!(store.import(sessions.clone()).expect("import"), 5);
+    assert_eq!(store.import(sessions.clone()).expect("import"), 5);
+    assert_eq!(store.list_user("u").await.expect("list"), sessions);
+    // Again with other tokens: the same ids, so the same sessions, replaced.
+    let renewed: Vec<Session> = sessions
+        .iter()
+        .map(|s| Session {
+            access_hash: token_hash(&format!("access again {}", s.id[0])),
+            refresh_hash: token_hash(&format!("refresh again {}", s.id[0])),
+            ..s.clone()
+        })
+        .collect();
+    assert_eq!(store.import(renewed.clone()).expect("import"), 5);
+    assert_eq!(store.list_user("u").await.expect("list"), renewed);
+    assert_eq!(store.count(), 5);
+    assert_eq!(user_layout(&store, "u").0.map(|h| h.sessions), Some(5));
+    access_copy::assert_copy_matches_tree(&store).await;
+    access_copy::assert_buckets_match(&store);
 }
 
 #[tokio::test]
@@ -662,14 +827,11 @@ async fn each_record_is_kept_once_and_sessions_only_points_at_it() {
     let mut kept = session(1, "5fc1d2e3a4b5c6d7e8f90a1b", 1_000, 50_000);
     kept.location = "Zürich, ZH CH".into();
     store.create(&kept).await.expect("create");
-    let pointer = store.sessions.get(kept.id).expect("read").expect("present");
-    let record = store
-        .by_user
-        .get(user_key(&kept))
-        .expect("read")
-        .expect("present");
-    // The pointer is the `by_user` key and a format byte: far smaller than any record.
-    assert_eq!(pointer.len(), 1 + user_key(&kept).len());
+    let bucket = bucket_key(&user_prefix(&kept.user), 0);
+    let pointer = pointer(&store, &kept);
+    let record = store.by_user.get(&bucket).expect("read").expect("present");
+    // The pointer is the bucket's key and a format byte: far smaller than any record.
+    assert_eq!(pointer, encode_bucket_ref(&bucket));
     assert!(
         record.len() > 2 * pointer.len(),
         "{} vs {}",
@@ -696,48 +858,73 @@ async fn each_record_is_kept_once_and_sessions_only_points_at_it() {
 }
 
 #[tokio::test]
-async fn a_store_written_by_an_earlier_version_keeps_working() {
+async fn a_store_written_by_earlier_versions_keeps_working() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir);
-    let old = session(1, "u", 1_000, 50_000);
-    let other = session(2, "u", 2_000, 9_000);
-    let revoked = session(3, "u", 3_000, 50_000);
-    for s in [&old, &other, &revoked] {
+    let own_key = session(1, "u", 1_000, 50_000);
+    let json = session(2, "u", 2_000, 9_000);
+    let json_with_copy = session(3, "u", 3_000, 50_000);
+    let current = session(4, "u", 2_500, 50_000);
+    for s in [&own_key, &json, &json_with_copy, &current] {
         store.create(s).await.expect("create");
-        write_as_earlier_version(&store, s);
     }
+    write_as_earlier_version(&store, &own_key, Earlier::OwnKey);
+    write_as_earlier_version(&store, &json, Earlier::Json);
+    write_as_earlier_version(&store, &json_with_copy, Earlier::JsonWithCopy);
     drop(store);
     let store = open(&dir);
-    assert_eq!(
-        store.get(old.session_id()).await.expect("get"),
-        Some(old.clone())
-    );
-    assert_eq!(
-        store.find_refresh(&old.refresh_hash).await.expect("find"),
-        Some(old.clone())
-    );
+    for s in [&own_key, &json, &json_with_copy, &current] {
+        assert_eq!(
+            store.get(s.session_id()).await.expect("get").as_ref(),
+            Some(s)
+        );
+        assert_eq!(
+            store
+                .find_refresh(&s.refresh_hash)
+                .await
+                .expect("find")
+                .as_ref(),
+            Some(s)
+        );
+    }
+    // Listed together, oldest first, whichever way each is kept.
     assert_eq!(
         store.list_user("u").await.expect("list"),
-        [old.clone(), other.clone(), revoked.clone()]
+        [
+            own_key.clone(),
+            json.clone(),
+            current.clone(),
+            json_with_copy.clone()
+        ]
     );
+
     // Revoking and sweeping remove the old records with all their index entries.
     assert_eq!(
-        store.revoke(revoked.session_id()).await.expect("revoke"),
-        Some(revoked.clone())
+        store.revoke(own_key.session_id()).await.expect("revoke"),
+        Some(own_key.clone())
     );
-    assert_eq!(store.sweep_expired(10_000).await.expect("sweep"), 1);
-    assert_eq!(store.get(other.session_id()).await.expect("get"), None);
     assert!(
         store
-            .find_access(&revoked.access_hash)
+            .by_user
+            .get(user_key(&own_key))
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .find_access(&own_key.access_hash)
             .await
             .expect("find")
             .is_none()
     );
-    // A rotation writes the session in the current layout.
+    assert_eq!(store.sweep_expired(10_000).await.expect("sweep"), 1);
+    assert_eq!(store.get(json.session_id()).await.expect("get"), None);
+    assert!(store.by_user.get(user_key(&json)).expect("read").is_none());
+
+    // A rotation moves the session into a bucket.
     let rotated = store
         .rotate(
-            old.session_id(),
+            json_with_copy.session_id(),
             token_hash("a2"),
             token_hash("r2"),
             60_000,
@@ -746,18 +933,35 @@ async fn a_store_written_by_an_earlier_version_keeps_working() {
         .await
         .expect("rotate")
         .expect("exists");
-    let pointer = store.sessions.get(old.id).expect("read").expect("present");
-    assert_eq!(pointer[0], RECORD_REF_FORMAT);
+    assert_eq!(pointer(&store, &rotated)[0], BUCKET_REF_FORMAT);
+    assert!(
+        store
+            .by_user
+            .get(user_key(&json_with_copy))
+            .expect("read")
+            .is_none()
+    );
     assert_eq!(
         store.list_user("u").await.expect("list"),
-        std::slice::from_ref(&rotated)
+        [current.clone(), rotated.clone()]
     );
     assert_eq!(
-        store.get(old.session_id()).await.expect("get"),
+        store.get(rotated.session_id()).await.expect("get"),
         Some(rotated)
     );
-    assert_eq!(store.count(), 1);
-    assert_eq!(store.by_expiry.len(), 1);
+    assert_eq!(store.count(), 2);
+    assert_eq!(store.by_expiry.len(), 2);
+    access_copy::assert_buckets_match(&store);
+
+    // Revoking a user removes sessions kept either way.
+    let mut older = session(5, "u", 500, 50_000);
+    older.access_hash = token_hash("a5");
+    store.create(&older).await.expect("create");
+    write_as_earlier_version(&store, &older, Earlier::OwnKey);
+    assert_eq!(store.revoke_user("u").await.expect("revoke_user"), 3);
+    assert_eq!(store.by_user.len(), 0);
+    assert_eq!(store.sessions.len(), 0);
+    assert_eq!(store.count(), 0);
 }
 
 #[tokio::test]
@@ -766,25 +970,91 @@ async fn a_record_in_no_known_form_is_an_error_not_a_missing_session() {
     let store = open(&dir);
     let kept = session(1, "u", 1_000, 50_000);
     store.create(&kept).await.expect("create");
+    let bucket = bucket_key(&user_prefix("u"), 0);
     store.sessions.insert(kept.id, &[9, 9, 9]).expect("damage");
     assert!(matches!(
         store.get(kept.session_id()).await,
         Err(StoreError::Corrupt(_))
     ));
-    // The pointer is sound but the record it names is gone.
+    // The pointer is sound but the bucket it names is cut short.
     store
         .sessions
-        .insert(kept.id, encode_record_ref(&user_key(&kept)))
+        .insert(kept.id, encode_bucket_ref(&bucket))
         .expect("repair");
-    store.by_user.insert(user_key(&kept), &[]).expect("damage");
+    let whole = store.by_user.get(&bucket).expect("read").expect("present");
+    store
+        .by_user
+        .insert(&bucket, &whole[..whole.len() - 5])
+        .expect("damage");
     assert!(matches!(
-        store.revoke(kept.session_id()).await,
+        store.get(kept.session_id()).await,
         Err(StoreError::Corrupt(_))
     ));
     assert!(matches!(
         store.list_user("u").await,
         Err(StoreError::Corrupt(_))
     ));
+    // The bucket is sound but no longer holds the session.
+    store
+        .by_user
+        .insert(&bucket, &[BUCKET_FORMAT])
+        .expect("damage");
+    assert!(matches!(
+        store.revoke(kept.session_id()).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    // A bucket in no known form.
+    store.by_user.insert(&bucket, &[7, 7]).expect("damage");
+    assert!(matches!(
+        store.list_user("u").await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn a_bucket_gives_back_its_sessions_exactly() {
+    let mut first = session(1, "5fc1d2e3a4b5c6d7e8f90a1b", 1_700_000_000_123, i64::MAX);
+    first.location = "Zürich, ZH CH \"quoted\"".into();
+    let second = session(2, "5fc1d2e3a4b5c6d7e8f90a1b", 5, 6);
+    let mut bucket = vec![BUCKET_FORMAT];
+    push_entry(&mut bucket, &first).expect("encodes");
+    push_entry(&mut bucket, &second).expect("encodes");
+    let decoded: Vec<([u8; 12], Session)> = entries(&bucket)
+        .expect("a bucket")
+        .map(|e| {
+            let (id, record) = e.expect("an entry");
+            (id, decode_entry(record).expect("decodes"))
+        })
+        .collect();
+    assert_eq!(
+        decoded,
+        [(first.id, first.clone()), (second.id, second.clone())]
+    );
+    assert_eq!(
+        find_in_bucket(&bucket, &second.id).expect("reads"),
+        Some(second.clone())
+    );
+    assert_eq!(find_in_bucket(&bucket, &[9; 12]).expect("reads"), None);
+
+    let rest = without_entry(&bucket, &first.id).expect("reads");
+    assert_eq!(find_in_bucket(&rest, &first.id).expect("reads"), None);
+    assert_eq!(
+        find_in_bucket(&rest, &second.id).expect("reads"),
+        Some(second)
+    );
+    assert_eq!(
+        without_entry(&rest, &[2; 12]).expect("reads"),
+        [BUCKET_FORMAT]
+    );
+    // Any cut is an error, never a shorter list or a wrong session.
+    for cut in 1..bucket.len() {
+        let cut = &bucket[..cut];
+        let last = entries(cut).expect("a bucket").last();
+        let ends_between_entries = cut.len() == 1 || cut.len() == bucket.len() - (rest.len() - 1);
+        if !ends_between_entries {
+            assert!(matches!(last, Some(Err(_))), "cut at {}", cut.len());
+        }
+    }
 }
 
 #[test]
@@ -996,7 +1266,59 @@ mod access_copy {
                 Op::Rotate { .. } | Op::Revoke { .. } => {}
             }
             assert_copy_matches_tree(store).await;
+            assert_buckets_match(store);
         }
+    }
+
+    /// `by_user` agrees with `sessions`: each session is in the bucket its pointer names,
+    /// exactly once; each user's head counts the sessions in the user's buckets; no bucket is
+    /// empty or over capacity.
+    pub(super) fn assert_buckets_match(store: &SledStore) {
+        let mut bucket_of = std::collections::HashMap::new();
+        let mut counted = std::collections::HashMap::<Vec<u8>, u32>::new();
+        let mut heads = std::collections::HashMap::new();
+        for entry in store.by_user.iter() {
+            let (key, value) = entry.expect("read by_user");
+            let user_len = usize::from(u16::from_be_bytes([key[0], key[1]]));
+            let (prefix, rest) = key.split_at(2 + user_len);
+            match rest.len() {
+                0 => {
+                    heads.insert(prefix.to_vec(), Head::decode(&value).expect("a head"));
+                }
+                BUCKET_NUMBER_LEN => {
+                    let ids: Vec<[u8; 12]> = entries(&value)
+                        .expect("a bucket")
+                        .map(|e| e.expect("an entry").0)
+                        .collect();
+                    assert!(
+                        (1..=BUCKET_CAPACITY).contains(&ids.len()),
+                        "a bucket of {}",
+                        ids.len()
+                    );
+                    *counted.entry(prefix.to_vec()).or_default() +=
+                        u32::try_from(ids.len()).expect("small");
+                    for id in ids {
+                        let twice = bucket_of.insert(id, key.to_vec());
+                        assert!(twice.is_none(), "a session in two buckets");
+                    }
+                }
+                other => panic!("a key {other} bytes past its user's prefix"),
+            }
+        }
+        let heads: std::collections::HashMap<Vec<u8>, u32> =
+            heads.into_iter().map(|(k, h)| (k, h.sessions)).collect();
+        assert_eq!(heads, counted, "each head counts its user's sessions");
+        for entry in store.sessions.iter() {
+            let (id, pointer) = entry.expect("read sessions");
+            let id: [u8; 12] = id.as_ref().try_into().expect("a 12-byte id");
+            let bucket = bucket_of.get(&id).expect("every session is in a bucket");
+            assert_eq!(pointer.as_ref(), encode_bucket_ref(bucket));
+        }
+        assert_eq!(
+            store.sessions.len(),
+            bucket_of.len(),
+            "every bucket entry is a session"
+        );
     }
 
     /// Every entry of `by_access` is in the copy with the same grant, the copy holds nothing
@@ -1041,6 +1363,7 @@ mod access_copy {
                 }
                 let reopened = open(&dir);
                 assert_copy_matches_tree(&reopened).await;
+                assert_buckets_match(&reopened);
             });
         }
     }
@@ -1061,7 +1384,7 @@ fn transactions_racing_on_threads_leave_the_copy_equal_to_the_tree() {
         .map(|n| {
             let s = session(n, "u", 0, 9_000);
             store
-                .transaction(|trees| trees.put(&s, &mut Vec::new()))
+                .transaction(|trees| trees.put(&s, None, &mut Vec::new()))
                 .expect("create");
             s.session_id()
         })
