@@ -262,9 +262,10 @@ impl SledStore {
 
     /// A user's `by_user` entries, its head left out.
     fn user_entries(&self, user: &str) -> impl Iterator<Item = Result<UserEntry, StoreError>> {
-        let prefix_len = user_prefix(user).len();
+        let prefix = user_prefix(user);
+        let prefix_len = prefix.len();
         self.by_user
-            .scan_prefix(user_prefix(user))
+            .scan_prefix(prefix)
             .filter_map(move |entry| match entry {
                 Err(e) => Some(Err(e.into())),
                 Ok((key, value)) => match key.len() - prefix_len {
@@ -494,7 +495,7 @@ impl Trees<'_> {
         let damaged = |what: &str| abort(corrupt(format!("a bucket's {what} is missing")));
         let bucket = self.by_user.get(key)?.ok_or_else(|| damaged("value"))?;
         let rest = without_entry(&bucket, &session.id).map_err(abort)?;
-        if rest.len() > 1 {
+        if rest != [BUCKET_FORMAT] {
             self.by_user.insert(key, rest)?;
         } else {
             self.by_user.remove(key)?;
