@@ -17,6 +17,8 @@
 #   LOOKUPS [100000]     random token lookups measured
 #   LISTS [200]          random users whose sessions are listed
 #   CACHE_MIB [1024]     the store's page cache while measuring (sessions.cache_mib)
+#   COLD_LISTS [0]       1: drop the store from the OS page cache before each listing, so
+#                        that listings read the disk (a store larger than memory, at worst)
 #   DATA_DIR             where the store goes [a temporary directory, removed at the end];
 #                        its seeding parameters are kept beside it in DATA_DIR.params
 #   KEEP_TMP [0]         1: keep the temporary directory
@@ -30,6 +32,7 @@ LISTS=${LISTS:-200}
 CACHE_MIB=${CACHE_MIB:-1024}
 DATA_DIR=${DATA_DIR:-}
 KEEP_TMP=${KEEP_TMP:-0}
+COLD_LISTS=${COLD_LISTS:-0}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
@@ -86,9 +89,11 @@ if (($(date +%s) > BASE + 86000)); then
   die "the store's access tokens have expired (seeded more than a day ago): fill it again"
 fi
 
+cold=()
+[[ $COLD_LISTS == 1 ]] && cold=(--cold-lists)
 say "store_scale.sh: measuring ($LOOKUPS lookups, $LISTS listings)"
 "$bin/store_scale" "$store" "$SECRET" "$SESSIONS" "$USERS" --base "$BASE" \
-  --lookups "$LOOKUPS" --lists "$LISTS" --cache-mib "$CACHE_MIB" >"$tmp/measured" 2>"$tmp/measure.log" ||
+  --lookups "$LOOKUPS" --lists "$LISTS" --cache-mib "$CACHE_MIB" "${cold[@]}" >"$tmp/measured" 2>"$tmp/measure.log" ||
   { cat "$tmp/measure.log" >&2; die "the measurement failed"; }
 value() { awk -v k="$1:" '$1==k{print $2}' "$tmp/measured"; }
 
@@ -102,7 +107,8 @@ for name in lookup_cold lookup_warm check list_user; do
     "$(value "${name}_p99.9_us")" "$(value "${name}_max_us")" "$(value "${name}_mean_us")"
 done
 echo "(lookup_cold: the first pass over $LOOKUPS random tokens in a fresh process; lookup_warm: the same again;"
-echo " check: JWT verify + SHA-512 + lookup + expiry/user comparison; list_user: $(value list_sessions_per_user) sessions per user)"
+echo " check: JWT verify + SHA-512 + lookup + expiry/user comparison; list_user: $(value list_sessions_per_user) sessions per user$(
+  [[ $COLD_LISTS == 1 ]] && echo ", the store dropped from the OS page cache before each"))"
 echo "on disk: $(du -sb "$store" | cut -f1) bytes ($(du -sh "$store" | cut -f1))"
 echo "RSS of the measuring process: $(($(value rss_kib) / 1024)) MiB, peak $(($(value rss_peak_kib) / 1024)) MiB (after open: $(($(value rss_after_open_kib) / 1024)) MiB)"
 verdict() { # LABEL VALUE OP LIMIT

@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release --example store_scale -- <data_dir> <secret> <count> <users> \
-//!     --base <unix seconds> [--lookups 100000] [--lists 200] [--cache-mib 1024]
+//!     --base <unix seconds> [--lookups 100000] [--lists 200] [--cache-mib 1024] [--cold-lists]
 //! ```
 //!
 //! The arguments must be those the store was seeded with, so that the tokens can be made
@@ -15,6 +15,9 @@
 //! - the whole per-request check (JWT verify + SHA-512 + lookup + expiry/user comparison)
 //!   over the same tokens, p50 and p99;
 //! - listing a user's sessions (`list_user`) for `--lists` random users: p50, p99, max;
+//!   with `--cold-lists`, the store's files are dropped from the OS page cache before each
+//!   listing (`posix_fadvise(DONTNEED)`), so that each reads the disk for every page sled
+//!   does not hold itself: the worst case of a store larger than the machine's memory;
 //! - bytes on disk and the process's RSS (and peak).
 
 #![warn(clippy::unwrap_used)]
@@ -32,7 +35,7 @@ use sessiongate::sessions::{SessionStore, SledStore};
 mod seed;
 
 const USAGE: &str = "usage: store_scale <data_dir> <secret> <count> <users> --base <unix seconds> \
-                     [--lookups N] [--lists N] [--cache-mib N]";
+                     [--lookups N] [--lists N] [--cache-mib N] [--cold-lists]";
 
 struct Args {
     dir: PathBuf,
@@ -43,6 +46,7 @@ struct Args {
     lookups: usize,
     lists: usize,
     cache_mib: u64,
+    cold_lists: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,6 +55,7 @@ fn parse_args() -> Result<Args, String> {
     let mut lookups = 100_000;
     let mut lists = 200;
     let mut cache_mib = 1024;
+    let mut cold_lists = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<i64, String> {
@@ -62,6 +67,7 @@ fn parse_args() -> Result<Args, String> {
             "--lookups" => lookups = number("--lookups")?.max(1) as usize,
             "--lists" => lists = number("--lists")?.max(1) as usize,
             "--cache-mib" => cache_mib = number("--cache-mib")?.max(1) as u64,
+            "--cold-lists" => cold_lists = true,
             _ => positional.push(arg),
         }
     }
@@ -81,7 +87,23 @@ fn parse_args() -> Result<Args, String> {
         lookups,
         lists,
         cache_mib,
+        cold_lists,
     })
+}
+
+/// Asks the kernel to drop the files of the store in `dir` from its page cache. The store
+/// only reads while it is measured, so none of its pages are dirty and all of them go.
+fn drop_from_page_cache(dir: &std::path::Path) -> Result<(), String> {
+    let failed = |e: std::io::Error| format!("dropping {} from the page cache: {e}", dir.display());
+    for entry in std::fs::read_dir(dir).map_err(failed)? {
+        let path = entry.map_err(failed)?.path();
+        if path.is_file() {
+            let file = std::fs::File::open(&path).map_err(failed)?;
+            rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)
+                .map_err(|e| failed(e.into()))?;
+        }
+    }
+    Ok(())
 }
 
 /// `name_p50_us: ...` lines for sorted durations.
@@ -183,6 +205,9 @@ async fn measure(args: &Args) -> Result<(), String> {
     let mut listed = 0;
     for _ in 0..args.lists {
         let user = seed::user_id(random.below(args.users));
+        if args.cold_lists {
+            drop_from_page_cache(&args.dir)?;
+        }
         let started = Instant::now();
         let sessions = store
             .list_user(&user)
