@@ -68,6 +68,14 @@ pub const DEFAULT_CACHE_BYTES: u64 = 1 << 30;
 /// Sessions written per batch by [`SledStore::import`].
 const IMPORT_BATCH: usize = 10_000;
 
+/// A listing reads a user's buckets in parts of about this many, side by side, once there
+/// are more than this: about one sled leaf's worth (sled 0.34 splits a leaf above 16
+/// entries). Small in unit tests, so that their listings are read in parts.
+const LIST_PART_BUCKETS: u64 = if cfg!(test) { 2 } else { 16 };
+
+/// Most parts one listing is read in.
+const LIST_PARTS_MAX: u64 = 8;
+
 /// Most sessions one `by_user` bucket holds. Larger buckets make listings read fewer values
 /// but make every change rewrite more: sled rewrites a whole value to change it, and the
 /// stale copies take disk until sled reclaims their segments. Filling a 3M store, 8 gave
@@ -262,18 +270,69 @@ impl SledStore {
 
     /// A user's `by_user` entries, its head left out.
     fn user_entries(&self, user: &str) -> impl Iterator<Item = Result<UserEntry, StoreError>> {
-        let prefix = user_prefix(user);
+        self.user_entries_between(user_prefix(user), None, None)
+    }
+
+    /// Those of a user's `by_user` entries (its head left out) whose keys lie from bucket
+    /// number `from` up to, not including, bucket number `to`. `None` for `from` is the start
+    /// of the user's keys, for `to` their end, so parts split at bucket numbers cover every
+    /// key once, including keys of the previous version's layout.
+    fn user_entries_between(
+        &self,
+        prefix: Vec<u8>,
+        from: Option<u32>,
+        to: Option<u32>,
+    ) -> impl Iterator<Item = Result<UserEntry, StoreError>> {
         let prefix_len = prefix.len();
-        self.by_user
-            .scan_prefix(prefix)
-            .filter_map(move |entry| match entry {
-                Err(e) => Some(Err(e.into())),
-                Ok((key, value)) => match key.len() - prefix_len {
-                    0 => None,
-                    BUCKET_NUMBER_LEN => Some(Ok(UserEntry::Bucket(value))),
-                    _ => Some(Ok(UserEntry::Own(key, value))),
-                },
-            })
+        let start = from.map_or_else(|| prefix.clone(), |n| bucket_key(&prefix, n));
+        let end = match to {
+            Some(n) => Some(bucket_key(&prefix, n)),
+            None => prefix_end(&prefix),
+        };
+        let range = match end {
+            Some(end) => self.by_user.range(start..end),
+            None => self.by_user.range(start..),
+        };
+        range.filter_map(move |entry| match entry {
+            Err(e) => Some(Err(e.into())),
+            Ok((key, value)) => match key.len() - prefix_len {
+                0 => None,
+                BUCKET_NUMBER_LEN => Some(Ok(UserEntry::Bucket(value))),
+                _ => Some(Ok(UserEntry::Own(key, value))),
+            },
+        })
+    }
+
+    /// The sessions in a part of a user's `by_user` entries
+    /// ([`SledStore::user_entries_between`]), in no particular order.
+    fn list_part(
+        &self,
+        prefix: Vec<u8>,
+        from: Option<u32>,
+        to: Option<u32>,
+    ) -> Result<Vec<Session>, StoreError> {
+        let mut sessions = Vec::new();
+        for entry in self.user_entries_between(prefix, from, to) {
+            match entry? {
+                UserEntry::Bucket(bucket) => {
+                    for entry in entries(&bucket)? {
+                        sessions.push(decode_entry(entry?.1)?);
+                    }
+                }
+                UserEntry::Own(key, copy) => {
+                    if let Some(session) = decode_copy(&copy)? {
+                        sessions.push(session);
+                    } else if let Some(record) = self.sessions.get(key_id(&key))? {
+                        // Indexed by an earlier version, with its JSON record in `sessions`.
+                        match decode_record(&record)? {
+                            Record::Session(session) => sessions.push(*session),
+                            Record::Own(_) | Record::InBucket(_) => return Err(unreadable_copy()),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(sessions)
     }
 
     /// Imports sessions in bulk: for seeding benchmarks, and for migrations (the uploader's
@@ -333,7 +392,7 @@ impl SledStore {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush())
             .await
-            .map_err(|e| StoreError::Sled(sled::Error::Io(std::io::Error::other(e))))??;
+            .map_err(task_failed)??;
         *flushed = covered;
         Ok(())
     }
@@ -620,6 +679,11 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
+/// A store task on tokio's blocking pool that panicked or was cancelled.
+fn task_failed(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Sled(sled::Error::Io(std::io::Error::other(e)))
+}
+
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
@@ -860,6 +924,18 @@ fn user_prefix(user: &str) -> Vec<u8> {
     key
 }
 
+/// The first key after every key that starts with `prefix` (`None`: there is none).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 /// A session's own `by_user` key, in the previous version's layout: the user's prefix, the
 /// creation time, the id.
 fn user_key(session: &Session) -> Vec<u8> {
@@ -979,27 +1055,41 @@ impl SessionStore for SledStore {
     }
 
     async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError> {
-        let mut sessions = Vec::new();
-        for entry in self.user_entries(user) {
-            match entry? {
-                UserEntry::Bucket(bucket) => {
-                    for entry in entries(&bucket)? {
-                        sessions.push(decode_entry(entry?.1)?);
-                    }
-                }
-                UserEntry::Own(key, copy) => {
-                    if let Some(session) = decode_copy(&copy)? {
-                        sessions.push(session);
-                    } else if let Some(record) = self.sessions.get(key_id(&key))? {
-                        // Indexed by an earlier version, with its JSON record in `sessions`.
-                        match decode_record(&record)? {
-                            Record::Session(session) => sessions.push(*session),
-                            Record::Own(_) | Record::InBucket(_) => return Err(unreadable_copy()),
-                        }
-                    }
-                }
+        let prefix = user_prefix(user);
+        // Every bucket is numbered at most `open`: new ones are opened in turn, and a rotated
+        // session goes back to the bucket it was in.
+        let buckets = match self.by_user.get(&prefix)? {
+            Some(head) => u64::from(Head::decode(&head)?.open) + 1,
+            None => 0,
+        };
+        let parts = buckets.div_ceil(LIST_PART_BUCKETS).clamp(1, LIST_PARTS_MAX);
+        let mut sessions = if parts == 1 {
+            self.list_part(prefix, None, None)?
+        } else {
+            // Out of the page cache, each of a large user's leaves is a read from disk, and
+            // a disk answers several reads at once about as fast as one: so the parts are
+            // read side by side, on tokio's blocking pool, which also keeps a slow listing
+            // off the thread that serves requests.
+            let per_part = buckets.div_ceil(parts);
+            let bound = |part: u64| u32::try_from(part * per_part).ok();
+            let readers: Vec<_> = (0..parts)
+                .map(|part| {
+                    let (store, prefix) = (self.clone(), prefix.clone());
+                    let from = if part == 0 { None } else { bound(part) };
+                    let to = if part + 1 == parts {
+                        None
+                    } else {
+                        bound(part + 1)
+                    };
+                    tokio::task::spawn_blocking(move || store.list_part(prefix, from, to))
+                })
+                .collect();
+            let mut sessions = Vec::new();
+            for reader in readers {
+                sessions.extend(reader.await.map_err(task_failed)??);
             }
-        }
+            sessions
+        };
         // Buckets keep no order. A session moving into a bucket while this read ran could
         // be seen in both places; it is listed once.
         sessions.sort_unstable_by_key(|s| (s.created_at_ms, s.id));

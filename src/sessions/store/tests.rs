@@ -965,6 +965,58 @@ async fn a_store_written_by_earlier_versions_keeps_working() {
 }
 
 #[tokio::test]
+async fn a_large_users_listing_is_read_in_parts_and_misses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    // A realistic creation time: keys of the previous version's layout then sort after
+    // every bucket number in use, so only a last part that runs to the user's end finds them.
+    let t0 = 1_700_000_000_000;
+    let mut expected = Vec::new();
+    for n in 1..=30 {
+        let s = session(n, "u", t0 + i64::from(n) * 1_000, i64::MAX);
+        store.create(&s).await.expect("create");
+        expected.push(s);
+    }
+    // Neighbours on both sides of the user's keys, whose sessions must not be listed.
+    for (n, user) in [(101, "t"), (102, "v"), (103, "uu")] {
+        store
+            .create(&session(n, user, t0, i64::MAX))
+            .await
+            .expect("create");
+    }
+    // Gaps: two emptied buckets and a part of a third.
+    for n in [4, 5, 6, 13, 14, 15, 20] {
+        store.revoke(SessionId([n; 12])).await.expect("revoke");
+    }
+    expected.retain(|s| ![4, 5, 6, 13, 14, 15, 20].contains(&s.id[0]));
+    // Sessions kept as earlier versions did: one created long ago, one at about the same
+    // time as the rest.
+    for (n, created_at_ms) in [(31, 1_000), (32, t0 + 15_500)] {
+        let s = session(n, "u", created_at_ms, i64::MAX);
+        store.create(&s).await.expect("create");
+        write_as_earlier_version(&store, &s, Earlier::OwnKey);
+        expected.push(s);
+    }
+    let mut json = session(33, "u", t0 + 40_000, i64::MAX);
+    json.access_hash = token_hash("a33");
+    store.create(&json).await.expect("create");
+    write_as_earlier_version(&store, &json, Earlier::Json);
+    expected.push(json);
+    expected.sort_by_key(|s| s.created_at_ms);
+
+    let (head, _) = user_layout(&store, "u");
+    let buckets = u64::from(head.expect("a head").open) + 1;
+    assert!(
+        buckets > 2 * LIST_PART_BUCKETS,
+        "the listing must be read in several parts ({buckets} buckets)"
+    );
+    assert_eq!(store.list_user("u").await.expect("list"), expected);
+    assert_eq!(listed(&store, "t").await, [[101; 12]]);
+    assert_eq!(listed(&store, "v").await, [[102; 12]]);
+    assert_eq!(listed(&store, "uu").await, [[103; 12]]);
+}
+
+#[tokio::test]
 async fn a_record_in_no_known_form_is_an_error_not_a_missing_session() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir);
