@@ -24,7 +24,8 @@
 //! sessions reads one value per 8 sessions, not one per session: sled 0.34 splits a leaf
 //! above 16 entries whatever their size, so 1,000 sessions under keys of their own lay in 60
 //! or more leaves, each a separate read once out of sled's cache, and in buckets they lie in
-//! 8 to 11 (benches/README.md). `sessions` only
+//! 8 to 11 (benches/README.md). Out of the page cache each leaf is a read from disk, so a
+//! large user's buckets are read in parts side by side (`list_user`). `sessions` only
 //! says where each record is. Keeping each record once, not also as JSON in `sessions` as
 //! earlier versions did, halves the data (1M sessions: 1,053 MB of keys and values before,
 //! 534 MB after), so a store takes less disk and more of it fits in the OS's page cache.
