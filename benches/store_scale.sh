@@ -9,7 +9,7 @@
 #   DATA_DIR=/big/disk/store benches/store_scale.sh # keep the store; a second run with the
 #                                                   # same DATA_DIR measures it again, no fill
 #
-# Needs: cargo, and disk: up to about 4 KB per session (10 million: 39.5 GB) where the store goes.
+# Needs: cargo, and disk: up to about 4 KB per session (10 million: 39.5–40.7 GB) where the store goes.
 #
 # Environment (defaults in brackets):
 #   SESSIONS [10000000]  sessions in the store
