@@ -1058,7 +1058,8 @@ impl SessionStore for SledStore {
     async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError> {
         let prefix = user_prefix(user);
         // Every bucket is numbered at most `open`: new ones are opened in turn, and a rotated
-        // session goes back to the bucket it was in.
+        // session goes back to the bucket it was in. The count only balances the parts: the
+        // last runs to the end of the user's keys, so nothing beyond it is missed.
         let buckets = match self.by_user.get(&prefix)? {
             Some(head) => u64::from(Head::decode(&head)?.open) + 1,
             None => 0,
