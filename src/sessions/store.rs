@@ -1072,17 +1072,18 @@ impl SessionStore for SledStore {
             // a disk answers several reads at once about as fast as one: so the parts are
             // read side by side, on tokio's blocking pool, which also keeps a slow listing
             // off the thread that serves requests.
+            // Parts meet at bucket numbers; the first starts at the user's first key and the
+            // last runs to its end (`None`).
             let per_part = buckets.div_ceil(parts);
-            let bound = |part: u64| u32::try_from(part * per_part).ok();
+            let split = |part: u64| {
+                (0 < part && part < parts)
+                    .then(|| u32::try_from(part * per_part).ok())
+                    .flatten()
+            };
             let readers: Vec<_> = (0..parts)
                 .map(|part| {
                     let (store, prefix) = (self.clone(), prefix.clone());
-                    let from = if part == 0 { None } else { bound(part) };
-                    let to = if part + 1 == parts {
-                        None
-                    } else {
-                        bound(part + 1)
-                    };
+                    let (from, to) = (split(part), split(part + 1));
                     tokio::task::spawn_blocking(move || store.list_part(prefix, from, to))
                 })
                 .collect();
