@@ -18,7 +18,9 @@
 //!
 //! The per-request check reads an in-memory copy of `by_access` (`access_index`), kept
 //! in step with the tree: its entries carry what the check needs, so no record is decoded and
-//! no request waits for sled. The session records live in `by_user`, in a compact binary form,
+//! no request waits for sled. The other [`SessionStore`] methods read and write sled on
+//! tokio's blocking pool (`SledStore::blocking`), so that a wait for the disk never holds up
+//! a thread that serves connections. The session records live in `by_user`, in a compact binary form,
 //! a user's sessions together in buckets: a new session goes to the user's open bucket, and
 //! to a new one once that is full; a rotated session stays where it is. Listing a user's
 //! sessions reads one value per 8 sessions, not one per session: sled 0.34 splits a leaf
@@ -253,12 +255,16 @@ impl SledStore {
 
     /// Forgets rotated-away refresh tokens that have expired (keys before `end`).
     async fn sweep_rotated(&self, now_ms: i64) -> Result<(), StoreError> {
-        let keys = expired_keys(&self.rotated_by_expiry, now_ms)
-            .keys()
-            .collect::<Result<Vec<_>, _>>()?;
-        for batch in keys.chunks(SWEEP_BATCH) {
-            self.write(|trees| {
-                for key in batch {
+        let keys = self
+            .blocking(move |store| {
+                Ok(expired_keys(&store.rotated_by_expiry, now_ms)
+                    .keys()
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
+        for batch in keys.chunks(SWEEP_BATCH).map(<[_]>::to_vec) {
+            self.write(move |trees| {
+                for key in &batch {
                     trees.rotated.remove(&key[8..])?;
                     trees.rotated_by_expiry.remove(key.as_ref())?;
                 }
@@ -302,6 +308,35 @@ impl SledStore {
                 _ => Some(Ok(UserEntry::Own(key, value))),
             },
         })
+    }
+
+    /// One session by id ([`SessionStore::get`]).
+    fn read(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        // Read outside a transaction, so a writer may move or remove the record between
+        // reading where it is and reading it. A record that has gone from where `sessions`
+        // said is looked for again, a few times: a session that has been removed is gone
+        // from `sessions` too.
+        for _ in 0..3 {
+            let Some(record) = self.sessions.get(id.0)? else {
+                return Ok(None);
+            };
+            let found = match decode_record(&record)? {
+                Record::Session(session) => Some(*session),
+                Record::Own(key) => self
+                    .by_user
+                    .get(key)?
+                    .map(|copy| decode_indexed(&copy))
+                    .transpose()?,
+                Record::InBucket(key) => match self.by_user.get(key)? {
+                    Some(bucket) => find_in_bucket(&bucket, &id.0)?,
+                    None => None,
+                },
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     /// The sessions in a part of a user's `by_user` entries
@@ -369,13 +404,36 @@ impl SledStore {
         self.access.len()
     }
 
-    /// Runs `f` in one transaction over all trees, then flushes to disk.
-    async fn write<T>(
+    /// Starts `f` on tokio's blocking pool at once, and returns what it returns.
+    ///
+    /// Every sled read and write of the async methods runs here, never on the thread that
+    /// called: a page out of sled's cache and the OS's is a wait for the disk, and the
+    /// caller's thread also serves other connections (with one worker, all of them). Out of
+    /// the page cache, removing a user's 1,000 sessions held that thread for 0.4–1.3 s, and
+    /// a login for 5–16 ms (benches/README.md). Only the access index's copy in memory is
+    /// read in place. A hand-off costs about 35 µs, which a flush to disk dwarfs.
+    fn blocking<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SledStore) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        let task = tokio::task::spawn_blocking(move || f(&store));
+        async move { task.await.map_err(task_failed)? }
+    }
+
+    /// Runs `f` in one transaction over all trees (on the blocking pool), then flushes to disk.
+    async fn write<T: Send + 'static>(
         &self,
-        f: impl Fn(&Trees<'_>) -> Result<T, ConflictableTransactionError<StoreError>>,
+        f: impl Fn(&Trees<'_>) -> Result<T, ConflictableTransactionError<StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let result = self.transaction(f)?;
-        self.durability.committed.fetch_add(1, Ordering::SeqCst);
+        let result = self
+            .blocking(move |store| {
+                let result = store.transaction(f)?;
+                store.durability.committed.fetch_add(1, Ordering::SeqCst);
+                Ok(result)
+            })
+            .await?;
         self.flush_committed().await?;
         Ok(result)
     }
@@ -980,9 +1038,10 @@ fn key_id(key: &[u8]) -> [u8; 12] {
 #[async_trait]
 impl SessionStore for SledStore {
     async fn create(&self, session: &Session) -> Result<Vec<SessionId>, StoreError> {
-        self.write(|trees| {
+        let session = session.clone();
+        self.write(move |trees| {
             let mut evicted = Vec::new();
-            trees.put(session, None, &mut evicted)?;
+            trees.put(&session, None, &mut evicted)?;
             Ok(evicted)
         })
         .await
@@ -993,10 +1052,12 @@ impl SessionStore for SledStore {
     }
 
     async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
-        let Some(id) = self.by_refresh.get(hash)? else {
-            return Ok(None);
-        };
-        self.get(SessionId(grant_id(&id))).await
+        let hash = *hash;
+        self.blocking(move |store| match store.by_refresh.get(hash)? {
+            Some(id) => store.read(SessionId(grant_id(&id))),
+            None => Ok(None),
+        })
+        .await
     }
 
     async fn rotate(
@@ -1007,12 +1068,16 @@ impl SessionStore for SledStore {
         expire_at_ms: i64,
         now_ms: i64,
     ) -> Result<Option<Session>, StoreError> {
-        self.write(|trees| trees.rotate(id, access_hash, refresh_hash, expire_at_ms, now_ms))
+        self.write(move |trees| trees.rotate(id, access_hash, refresh_hash, expire_at_ms, now_ms))
             .await
     }
 
     async fn find_rotated(&self, hash: &TokenHash) -> Result<Option<RotatedToken>, StoreError> {
-        let Some(value) = self.rotated.get(hash)? else {
+        let hash = *hash;
+        let Some(value) = self
+            .blocking(move |store| Ok(store.rotated.get(hash)?))
+            .await?
+        else {
             return Ok(None);
         };
         if value.len() != 28 {
@@ -1030,22 +1095,28 @@ impl SessionStore for SledStore {
     }
 
     async fn revoke(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        self.write(|trees| trees.remove(&id.0)).await
+        self.write(move |trees| trees.remove(&id.0)).await
     }
 
     async fn revoke_user(&self, user: &str) -> Result<usize, StoreError> {
-        let mut ids = Vec::new();
-        for entry in self.user_entries(user) {
-            match entry? {
-                UserEntry::Bucket(bucket) => {
-                    for entry in entries(&bucket)? {
-                        ids.push(entry?.0);
+        let user = user.to_owned();
+        let ids = self
+            .blocking(move |store| {
+                let mut ids = Vec::new();
+                for entry in store.user_entries(&user) {
+                    match entry? {
+                        UserEntry::Bucket(bucket) => {
+                            for entry in entries(&bucket)? {
+                                ids.push(entry?.0);
+                            }
+                        }
+                        UserEntry::Own(key, _) => ids.push(key_id(&key)),
                     }
                 }
-                UserEntry::Own(key, _) => ids.push(key_id(&key)),
-            }
-        }
-        self.write(|trees| {
+                Ok(ids)
+            })
+            .await?;
+        self.write(move |trees| {
             let mut removed = 0;
             for id in &ids {
                 removed += usize::from(trees.remove(id)?.is_some());
@@ -1059,39 +1130,49 @@ impl SessionStore for SledStore {
         let prefix = user_prefix(user);
         // Every bucket is numbered at most `open`: new ones are opened in turn, and a rotated
         // session goes back to the bucket it was in. The count only balances the parts: the
-        // last runs to the end of the user's keys, so nothing beyond it is missed.
-        let buckets = match self.by_user.get(&prefix)? {
-            Some(head) => u64::from(Head::decode(&head)?.open) + 1,
-            None => 0,
+        // last runs to the end of the user's keys, so nothing beyond it is missed. A user
+        // with few buckets is listed at once, by the task that read its head.
+        let (buckets, listed) = {
+            let prefix = prefix.clone();
+            self.blocking(move |store| {
+                let buckets = match store.by_user.get(&prefix)? {
+                    Some(head) => u64::from(Head::decode(&head)?.open) + 1,
+                    None => 0,
+                };
+                let listed = (buckets <= LIST_PART_BUCKETS)
+                    .then(|| store.list_part(prefix, None, None))
+                    .transpose()?;
+                Ok((buckets, listed))
+            })
+            .await?
         };
-        let parts = buckets.div_ceil(LIST_PART_BUCKETS).clamp(1, LIST_PARTS_MAX);
-        let mut sessions = if parts == 1 {
-            self.list_part(prefix, None, None)?
-        } else {
-            // Out of the page cache, each of a large user's leaves is a read from disk, and
-            // a disk answers several reads at once about as fast as one: so the parts are
-            // read side by side, on tokio's blocking pool, which also keeps a slow listing
-            // off the thread that serves requests.
-            // Parts meet at bucket numbers; the first starts at the user's first key and the
-            // last runs to its end (`None`).
-            let per_part = buckets.div_ceil(parts);
-            let split = |part: u64| {
-                (0 < part && part < parts)
-                    .then(|| u32::try_from(part * per_part).ok())
-                    .flatten()
-            };
-            let readers: Vec<_> = (0..parts)
-                .map(|part| {
-                    let (store, prefix) = (self.clone(), prefix.clone());
-                    let (from, to) = (split(part), split(part + 1));
-                    tokio::task::spawn_blocking(move || store.list_part(prefix, from, to))
-                })
-                .collect();
-            let mut sessions = Vec::new();
-            for reader in readers {
-                sessions.extend(reader.await.map_err(task_failed)??);
+        let mut sessions = match listed {
+            Some(sessions) => sessions,
+            None => {
+                // Out of the page cache, each of a large user's leaves is a read from disk,
+                // and a disk answers several reads at once about as fast as one: so the parts
+                // are read side by side.
+                // Parts meet at bucket numbers; the first starts at the user's first key and
+                // the last runs to its end (`None`).
+                let parts = buckets.div_ceil(LIST_PART_BUCKETS).min(LIST_PARTS_MAX);
+                let per_part = buckets.div_ceil(parts);
+                let split = |part: u64| {
+                    (0 < part && part < parts)
+                        .then(|| u32::try_from(part * per_part).ok())
+                        .flatten()
+                };
+                let readers: Vec<_> = (0..parts)
+                    .map(|part| {
+                        let (prefix, from, to) = (prefix.clone(), split(part), split(part + 1));
+                        self.blocking(move |store| store.list_part(prefix, from, to))
+                    })
+                    .collect();
+                let mut sessions = Vec::new();
+                for reader in readers {
+                    sessions.extend(reader.await?);
+                }
+                sessions
             }
-            sessions
         };
         // Buckets keep no order. A session moving into a bucket while this read ran could
         // be seen in both places; it is listed once.
@@ -1101,45 +1182,25 @@ impl SessionStore for SledStore {
     }
 
     async fn get(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        // Read outside a transaction, so a writer may move or remove the record between
-        // reading where it is and reading it. A record that has gone from where `sessions`
-        // said is looked for again, a few times: a session that has been removed is gone
-        // from `sessions` too.
-        for _ in 0..3 {
-            let Some(record) = self.sessions.get(id.0)? else {
-                return Ok(None);
-            };
-            let found = match decode_record(&record)? {
-                Record::Session(session) => Some(*session),
-                Record::Own(key) => self
-                    .by_user
-                    .get(key)?
-                    .map(|copy| decode_indexed(&copy))
-                    .transpose()?,
-                Record::InBucket(key) => match self.by_user.get(key)? {
-                    Some(bucket) => find_in_bucket(&bucket, &id.0)?,
-                    None => None,
-                },
-            };
-            if found.is_some() {
-                return Ok(found);
-            }
-        }
-        Ok(None)
+        self.blocking(move |store| store.read(id)).await
     }
 
     async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError> {
-        let ids = expired_keys(&self.by_expiry, now_ms)
-            .keys()
-            .map(|k| k.map(|k| key_id(&k)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = self
+            .blocking(move |store| {
+                Ok(expired_keys(&store.by_expiry, now_ms)
+                    .keys()
+                    .map(|k| k.map(|k| key_id(&k)))
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
         let mut removed = 0;
         // In bounded batches, so a large backlog never makes one huge transaction.
-        for batch in ids.chunks(SWEEP_BATCH) {
+        for batch in ids.chunks(SWEEP_BATCH).map(<[_]>::to_vec) {
             removed += self
-                .write(|trees| {
+                .write(move |trees| {
                     let mut removed = 0;
-                    for id in batch {
+                    for id in &batch {
                         // Re-checked inside the transaction: a refresh may have extended it.
                         if trees.get(id)?.is_some_and(|s| s.expire_at_ms <= now_ms) {
                             trees.remove(id)?;

@@ -1462,3 +1462,47 @@ fn transactions_racing_on_threads_leave_the_copy_equal_to_the_tree() {
         .expect("runtime");
     rt.block_on(access_copy::assert_copy_matches_tree(&store));
 }
+
+/// A write waits for the store on tokio's blocking pool, not on the thread that called it,
+/// which meanwhile serves its other tasks (in the gateway, other connections). The writers'
+/// lock, held here by the test, stands in for a slow disk. With the transaction run on the
+/// caller's thread, the runtime's only thread waited on the lock and the other task never ran.
+#[test]
+fn a_write_waiting_for_the_store_leaves_the_callers_thread_free() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let s = session(1, "u", 0, 9_000);
+    let held = store.writer.lock().expect("the writers' lock");
+    let (ran, other_task_ran) = std::sync::mpsc::channel();
+    let runtime_thread = {
+        let (store, s) = (store.clone(), s.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let write = tokio::spawn(async move { store.create(&s).await });
+                // Long enough for the write to have started and reached the lock.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let _ = ran.send(());
+                write.await.expect("the write's task")
+            })
+        })
+    };
+    let freed = other_task_ran.recv_timeout(std::time::Duration::from_secs(10));
+    drop(held);
+    let created = runtime_thread.join().expect("the runtime's thread");
+    assert!(
+        freed.is_ok(),
+        "another task ran while the write waited for the store"
+    );
+    assert_eq!(created.expect("create"), Vec::<SessionId>::new());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    assert_eq!(
+        rt.block_on(store.get(s.session_id())).expect("get"),
+        Some(s)
+    );
+}
