@@ -17,8 +17,12 @@
 #   LOOKUPS [100000]     random token lookups measured
 #   LISTS [200]          random users whose sessions are listed
 #   CACHE_MIB [1024]     the store's page cache while measuring (sessions.cache_mib)
-#   COLD_LISTS [0]       1: drop the store from the OS page cache before each listing, so
-#                        that listings read the disk (a store larger than memory, at worst)
+#   COLD_LISTS [0]       1: drop the store from the OS page cache before each listing (and
+#                        each write), so that they read the disk (a store larger than
+#                        memory, at worst)
+#   WRITES [10]          rounds of writes for random users: a login, its logout, and a
+#                        logout from every device (the user's sessions are put back after),
+#                        each timed with how long it held the thread that called it
 #   DATA_DIR             where the store goes [a temporary directory, removed at the end];
 #                        its seeding parameters are kept beside it in DATA_DIR.params
 #   KEEP_TMP [0]         1: keep the temporary directory
@@ -33,6 +37,7 @@ CACHE_MIB=${CACHE_MIB:-1024}
 DATA_DIR=${DATA_DIR:-}
 KEEP_TMP=${KEEP_TMP:-0}
 COLD_LISTS=${COLD_LISTS:-0}
+WRITES=${WRITES:-10}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
@@ -91,9 +96,9 @@ fi
 
 cold=()
 [[ $COLD_LISTS == 1 ]] && cold=(--cold-lists)
-say "store_scale.sh: measuring ($LOOKUPS lookups, $LISTS listings)"
+say "store_scale.sh: measuring ($LOOKUPS lookups, $LISTS listings, $WRITES rounds of writes)"
 "$bin/store_scale" "$store" "$SECRET" "$SESSIONS" "$USERS" --base "$BASE" \
-  --lookups "$LOOKUPS" --lists "$LISTS" --cache-mib "$CACHE_MIB" "${cold[@]}" >"$tmp/measured" 2>"$tmp/measure.log" ||
+  --lookups "$LOOKUPS" --lists "$LISTS" --cache-mib "$CACHE_MIB" --writes "$WRITES" "${cold[@]}" >"$tmp/measured" 2>"$tmp/measure.log" ||
   { cat "$tmp/measure.log" >&2; die "the measurement failed"; }
 value() { awk -v k="$1:" '$1==k{print $2}' "$tmp/measured"; }
 
@@ -102,13 +107,17 @@ echo "sessiongate store at scale: $SESSIONS sessions, $USERS users ($((SESSIONS 
 echo "fill: $fill_line"
 echo "open: $(value open_ms) ms; page cache (CACHE_MIB): $CACHE_MIB MiB"
 printf '%-34s %10s %10s %10s %10s %10s\n' "" "p50 us" "p99 us" "p99.9 us" "max us" "mean us"
-for name in lookup_cold lookup_warm check list_user; do
+rows=(lookup_cold lookup_warm check list_user)
+((WRITES > 0)) && rows+=(create create_stall revoke revoke_stall revoke_user revoke_user_stall)
+for name in "${rows[@]}"; do
   printf '%-34s %10s %10s %10s %10s %10s\n' "$name" "$(value "${name}_p50_us")" "$(value "${name}_p99_us")" \
     "$(value "${name}_p99.9_us")" "$(value "${name}_max_us")" "$(value "${name}_mean_us")"
 done
 echo "(lookup_cold: the first pass over $LOOKUPS random tokens in a fresh process; lookup_warm: the same again;"
 echo " check: JWT verify + SHA-512 + lookup + expiry/user comparison; list_user: $(value list_sessions_per_user) sessions per user$(
   [[ $COLD_LISTS == 1 ]] && echo ", the store dropped from the OS page cache before each"))"
+((WRITES > 0)) && echo " create, revoke, revoke_user: a login, its logout, and a logout from every device ($WRITES each);
+ _stall: the longest the runtime's thread was kept from its other tasks meanwhile"
 echo "on disk: $(du -sb "$store" | cut -f1) bytes ($(du -sh "$store" | cut -f1))"
 echo "RSS of the measuring process: $(($(value rss_kib) / 1024)) MiB, peak $(($(value rss_peak_kib) / 1024)) MiB (after open: $(($(value rss_after_open_kib) / 1024)) MiB)"
 verdict() { # LABEL VALUE OP LIMIT

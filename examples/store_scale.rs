@@ -3,7 +3,8 @@
 //!
 //! ```sh
 //! cargo run --release --example store_scale -- <data_dir> <secret> <count> <users> \
-//!     --base <unix seconds> [--lookups 100000] [--lists 200] [--cache-mib 1024] [--cold-lists]
+//!     --base <unix seconds> [--lookups 100000] [--lists 200] [--cache-mib 1024] [--cold-lists] \
+//!     [--writes 0]
 //! ```
 //!
 //! The arguments must be those the store was seeded with, so that the tokens can be made
@@ -18,6 +19,13 @@
 //!   with `--cold-lists`, the store's files are dropped from the OS page cache before each
 //!   listing (`posix_fadvise(DONTNEED)`), so that each reads the disk for every page sled
 //!   does not hold itself: the worst case of a store larger than the machine's memory;
+//! - with `--writes N`, N rounds of writes, each for a random user: a login (`create`), its
+//!   logout (`revoke`), and a logout from every device (`revoke_user`), after which the
+//!   user's seeded sessions are imported again, so that the store holds what it held. For
+//!   each, its time and the longest that the runtime's thread was held meanwhile (`_stall`:
+//!   the longest gap between the wake-ups of a task that sleeps 1 ms at a time, which stands in
+//!   for the other connections of a gateway with one worker thread). With `--cold-lists` the
+//!   store is dropped from the page cache before each write too;
 //! - bytes on disk and the process's RSS (and peak).
 
 #![warn(clippy::unwrap_used)]
@@ -35,7 +43,7 @@ use sessiongate::sessions::{SessionStore, SledStore};
 mod seed;
 
 const USAGE: &str = "usage: store_scale <data_dir> <secret> <count> <users> --base <unix seconds> \
-                     [--lookups N] [--lists N] [--cache-mib N] [--cold-lists]";
+                     [--lookups N] [--lists N] [--cache-mib N] [--cold-lists] [--writes N]";
 
 struct Args {
     dir: PathBuf,
@@ -47,6 +55,7 @@ struct Args {
     lists: usize,
     cache_mib: u64,
     cold_lists: bool,
+    writes: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -56,6 +65,7 @@ fn parse_args() -> Result<Args, String> {
     let mut lists = 200;
     let mut cache_mib = 1024;
     let mut cold_lists = false;
+    let mut writes = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<i64, String> {
@@ -68,6 +78,7 @@ fn parse_args() -> Result<Args, String> {
             "--lists" => lists = number("--lists")?.max(1) as usize,
             "--cache-mib" => cache_mib = number("--cache-mib")?.max(1) as u64,
             "--cold-lists" => cold_lists = true,
+            "--writes" => writes = number("--writes")?.max(0) as u64,
             _ => positional.push(arg),
         }
     }
@@ -88,6 +99,7 @@ fn parse_args() -> Result<Args, String> {
         lists,
         cache_mib,
         cold_lists,
+        writes,
     })
 }
 
@@ -220,9 +232,135 @@ async fn measure(args: &Args) -> Result<(), String> {
     println!("list_sessions_per_user: {}", listed / args.lists);
     report("list_user", &times);
 
+    if args.writes > 0 {
+        measure_writes(args, &store, &seeder, &mut random).await?;
+    }
+
     println!("disk_bytes: {}", seed::disk_bytes(&args.dir));
     let (rss, peak) = seed::rss_kib();
     println!("rss_kib: {rss}");
     println!("rss_peak_kib: {peak}");
     Ok(())
+}
+
+/// Login numbers of the sessions `--writes` creates: past any seeded user's logins, so their
+/// tokens are new.
+const FRESH_LOGINS: u64 = 100_000_000;
+
+/// The `--writes` rounds (see the module's doc).
+async fn measure_writes(
+    args: &Args,
+    store: &SledStore,
+    seeder: &seed::Seeder,
+    random: &mut seed::SplitMix,
+) -> Result<(), String> {
+    let stall = Stall::start();
+    let [mut create, mut revoke, mut revoke_user] = [(); 3].map(|()| (Vec::new(), Vec::new()));
+    for round in 0..args.writes {
+        let n = random.below(args.users);
+        let user = seed::user_id(n);
+        let session = seeder.login(&user, FRESH_LOGINS + round).session;
+        let id = session.session_id();
+
+        let ran = stall.watch(args, store.create(&session)).await?;
+        ran.record(&mut create);
+        ran.output.map_err(|e| format!("create: {e}"))?;
+
+        let ran = stall.watch(args, store.revoke(id)).await?;
+        match ran.output {
+            Ok(Some(_)) => ran.record(&mut revoke),
+            Ok(None) => return Err("revoke: the session just created is not there".into()),
+            Err(e) => return Err(format!("revoke: {e}")),
+        }
+
+        // User n holds seeded sessions n, n + users, n + 2 * users, ...: its logins 0..seeded.
+        let seeded = (args.count - n).div_ceil(args.users);
+        let ran = stall.watch(args, store.revoke_user(&user)).await?;
+        match ran.output {
+            Ok(removed) if removed as u64 == seeded => ran.record(&mut revoke_user),
+            Ok(removed) => {
+                return Err(format!(
+                    "revoke_user removed {removed} sessions of {user}, not the {seeded} seeded"
+                ));
+            }
+            Err(e) => return Err(format!("revoke_user: {e}")),
+        }
+        store
+            .import((0..seeded).map(|k| seeder.login(&user, k).session))
+            .map_err(|e| format!("importing {user}'s sessions again: {e}"))?;
+    }
+    for (name, (mut times, mut stalls)) in [
+        ("create", create),
+        ("revoke", revoke),
+        ("revoke_user", revoke_user),
+    ] {
+        times.sort_unstable();
+        stalls.sort_unstable();
+        report(name, &times);
+        report(&format!("{name}_stall"), &stalls);
+    }
+    Ok(())
+}
+
+/// A task that wakes every millisecond, noting the longest gap between its wake-ups: how long
+/// the runtime's only thread was kept from it.
+struct Stall {
+    longest_us: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// What [`Stall::watch`] saw of one call.
+struct Ran<T> {
+    output: T,
+    took: Duration,
+    stall: Duration,
+}
+
+impl<T> Ran<T> {
+    fn record(&self, into: &mut (Vec<Duration>, Vec<Duration>)) {
+        into.0.push(self.took);
+        into.1.push(self.stall);
+    }
+}
+
+impl Stall {
+    fn start() -> Stall {
+        use std::sync::atomic::Ordering;
+        let longest_us = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let noted = longest_us.clone();
+        tokio::spawn(async move {
+            let mut last = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let now = Instant::now();
+                let gap = u64::try_from(now.duration_since(last).as_micros()).unwrap_or(u64::MAX);
+                noted.fetch_max(gap, Ordering::Relaxed);
+                last = now;
+            }
+        });
+        Stall { longest_us }
+    }
+
+    /// Runs `call` (the store dropped from the page cache first, with `--cold-lists`), timing
+    /// it and noting the longest gap in the ticking meanwhile.
+    async fn watch<T>(&self, args: &Args, call: impl Future<Output = T>) -> Result<Ran<T>, String> {
+        use std::sync::atomic::Ordering;
+        if args.cold_lists {
+            drop_from_page_cache(&args.dir)?;
+        }
+        // Lets the ticking resume after whatever held the thread before (the import, the
+        // dropping), then starts afresh.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        self.longest_us.store(0, Ordering::Relaxed);
+        let started = Instant::now();
+        let output = call.await;
+        let took = started.elapsed();
+        // A wake-up that the call delayed is noted once the ticking task runs again.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        let stall = Duration::from_micros(self.longest_us.load(Ordering::Relaxed));
+        Ok(Ran {
+            output,
+            took,
+            stall,
+        })
+    }
 }
