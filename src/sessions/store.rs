@@ -412,8 +412,8 @@ impl SledStore {
     /// Every sled read and write of the async methods runs here, never on the thread that
     /// called: a page out of sled's cache and the OS's is a wait for the disk, and the
     /// caller's thread also serves other connections (with one worker, all of them). Out of
-    /// the page cache, removing a user's 1,000 sessions held that thread for 0.4–1.3 s, and
-    /// a login for 5–16 ms (benches/README.md). Only the access index's copy in memory is
+    /// the page cache, removing a user's 1,000 sessions held that thread for 0.4–3 s, and a
+    /// login for 5–30 ms (benches/README.md). Only the access index's copy in memory is
     /// read in place. A hand-off costs about 35 µs, which a flush to disk dwarfs.
     fn blocking<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + use<T, F>
     where
