@@ -21,7 +21,9 @@
 //!   does not hold itself: the worst case of a store larger than the machine's memory;
 //! - with `--writes N`, N rounds of writes, each for a random user: a login (`create`), its
 //!   logout (`revoke`), and a logout from every device (`revoke_user`), after which the
-//!   user's seeded sessions are imported again, so that the store holds what it held. For
+//!   user's seeded sessions are imported again (the same tokens, new ids), so that later runs
+//!   find them; a run stopped between the two leaves that user out, and the store must be
+//!   filled again. For
 //!   each, its time and the longest that the runtime's thread was held meanwhile (`_stall`:
 //!   the longest gap between the wake-ups of a task that sleeps 1 ms at a time, which stands in
 //!   for the other connections of a gateway with one worker thread). With `--cold-lists` the
