@@ -79,9 +79,9 @@ const LIST_PART_BUCKETS: u64 = if cfg!(test) { 2 } else { 16 };
 /// Most parts one listing is read in.
 const LIST_PARTS_MAX: u64 = 8;
 
-/// Removing many sessions at once reads their index entries in parts of at least this many
-/// sessions, side by side, before its transaction (`SledStore::warm_for_removal`). Small in
-/// unit tests, so that their removals go through it.
+/// Removing many sessions at once first reads what its transaction will need in parts of at
+/// least this many sessions, side by side (`SledStore::warm_for_removal`). Small in unit
+/// tests, so that their removals go through it.
 const WARM_PART_SESSIONS: usize = if cfg!(test) { 1 } else { 32 };
 
 /// Most parts the entries of a removal are read in.
@@ -425,32 +425,30 @@ impl SledStore {
         async move { task.await.map_err(task_failed)? }
     }
 
-    /// Reads into sled's cache, side by side, the entries that removing `sessions` will read,
-    /// so that the transaction finds them there. Out of the page cache, each session's
-    /// entries in `sessions`, `by_access`, `by_refresh` and `by_expiry` lie in leaves of
-    /// their own, and the transaction would read them from disk one after another while
-    /// every other write waits for the writers' lock. For 1,000 sessions out of the page
-    /// cache that transaction took 0.16–0.71 s, and 0.08–0.20 s after this, which took
-    /// 0.08–0.29 s itself (benches/README.md). A few sessions are left to the transaction.
-    async fn warm_for_removal(&self, sessions: &[Session]) -> Result<(), StoreError> {
-        let parts = sessions.len() / WARM_PART_SESSIONS;
+    /// Reads into sled's cache, side by side, what removing the sessions `ids` will read (each
+    /// session's record and its entries in `by_access`, `by_refresh` and `by_expiry`), so that
+    /// the transaction finds it there. Out of the page cache those lie in leaves of their own,
+    /// and the transaction would read them from disk one after another while every other
+    /// write waits for the writers' lock. For 1,000 sessions of one user out of the page cache
+    /// that transaction took 0.16–0.71 s, and 0.08–0.20 s after this, which took 0.08–0.29 s
+    /// itself (benches/README.md). A few sessions are left to the transaction.
+    async fn warm_for_removal(&self, ids: &[[u8; 12]]) -> Result<(), StoreError> {
+        let parts = ids.len() / WARM_PART_SESSIONS;
         if parts < 2 {
             return Ok(());
         }
-        let per_part = sessions.len().div_ceil(parts.min(WARM_PARTS_MAX));
-        let readers: Vec<_> = sessions
+        let per_part = ids.len().div_ceil(parts.min(WARM_PARTS_MAX));
+        let readers: Vec<_> = ids
             .chunks(per_part)
             .map(|part| {
-                let keys: Vec<_> = part
-                    .iter()
-                    .map(|s| (s.id, s.access_hash, s.refresh_hash, expiry_key(s)))
-                    .collect();
+                let part = part.to_vec();
                 self.blocking(move |store| {
-                    for (id, access_hash, refresh_hash, expiry_key) in &keys {
-                        store.sessions.get(id)?;
-                        store.by_access.get(access_hash)?;
-                        store.by_refresh.get(refresh_hash)?;
-                        store.by_expiry.get(expiry_key)?;
+                    for id in part {
+                        if let Some(session) = store.read(SessionId(id))? {
+                            store.by_access.get(session.access_hash)?;
+                            store.by_refresh.get(session.refresh_hash)?;
+                            store.by_expiry.get(expiry_key(&session))?;
+                        }
                     }
                     Ok(())
                 })
@@ -1139,10 +1137,9 @@ impl SessionStore for SledStore {
     }
 
     async fn revoke_user(&self, user: &str) -> Result<usize, StoreError> {
-        // The listing (read in parts) gives the ids, and the keys to warm the cache with.
-        let sessions = self.list_user(user).await?;
-        self.warm_for_removal(&sessions).await?;
-        let ids: Vec<[u8; 12]> = sessions.iter().map(|s| s.id).collect();
+        // The listing reads the user's buckets in parts, and leaves them in sled's cache.
+        let ids: Vec<[u8; 12]> = self.list_user(user).await?.iter().map(|s| s.id).collect();
+        self.warm_for_removal(&ids).await?;
         self.write(move |trees| {
             let mut removed = 0;
             for id in &ids {
@@ -1224,6 +1221,7 @@ impl SessionStore for SledStore {
         let mut removed = 0;
         // In bounded batches, so a large backlog never makes one huge transaction.
         for batch in ids.chunks(SWEEP_BATCH).map(<[_]>::to_vec) {
+            self.warm_for_removal(&batch).await?;
             removed += self
                 .write(move |trees| {
                     let mut removed = 0;
