@@ -20,7 +20,9 @@
 //! in step with the tree: its entries carry what the check needs, so no record is decoded and
 //! no request waits for sled. The other [`SessionStore`] methods read and write sled on
 //! tokio's blocking pool (`SledStore::blocking`), so that a wait for the disk never holds up
-//! a thread that serves connections. The session records live in `by_user`, in a compact binary form,
+//! a thread that serves connections.
+//!
+//! The session records live in `by_user`, in a compact binary form,
 //! a user's sessions together in buckets: a new session goes to the user's open bucket, and
 //! to a new one once that is full; a rotated session stays where it is. Listing a user's
 //! sessions reads one value per 8 sessions, not one per session: sled 0.34 splits a leaf
