@@ -23,11 +23,10 @@
 //!   logout (`revoke`), and a logout from every device (`revoke_user`), after which the
 //!   user's seeded sessions are imported again (the same tokens, new ids), so that later runs
 //!   find them; a run stopped between the two leaves that user out, and the store must be
-//!   filled again. For
-//!   each, its time and the longest that the runtime's thread was held meanwhile (`_stall`:
-//!   the longest gap between the wake-ups of a task that sleeps 1 ms at a time, which stands in
-//!   for the other connections of a gateway with one worker thread). With `--cold-lists` the
-//!   store is dropped from the page cache before each write too;
+//!   filled again. For each, its time and the longest that the runtime's thread was held
+//!   meanwhile (`_stall`: the longest gap between the wake-ups of a task that sleeps 1 ms at
+//!   a time, which stands in for the other connections of a gateway with one worker thread).
+//!   With `--cold-lists` the store is dropped from the page cache before each write too;
 //! - bytes on disk and the process's RSS (and peak).
 
 #![warn(clippy::unwrap_used)]

@@ -54,6 +54,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use futures_util::future::try_join_all;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
@@ -440,25 +441,20 @@ impl SledStore {
             return Ok(());
         }
         let per_part = ids.len().div_ceil(parts.min(WARM_PARTS_MAX));
-        let readers: Vec<_> = ids
-            .chunks(per_part)
-            .map(|part| {
-                let part = part.to_vec();
-                self.blocking(move |store| {
-                    for id in part {
-                        if let Some(session) = store.read(SessionId(id))? {
-                            store.by_access.get(session.access_hash)?;
-                            store.by_refresh.get(session.refresh_hash)?;
-                            store.by_expiry.get(expiry_key(&session))?;
-                        }
+        try_join_all(ids.chunks(per_part).map(|part| {
+            let part = part.to_vec();
+            self.blocking(move |store| {
+                for id in part {
+                    if let Some(session) = store.read(SessionId(id))? {
+                        store.by_access.get(session.access_hash)?;
+                        store.by_refresh.get(session.refresh_hash)?;
+                        store.by_expiry.get(expiry_key(&session))?;
                     }
-                    Ok(())
-                })
+                }
+                Ok(())
             })
-            .collect();
-        for reader in readers {
-            reader.await?;
-        }
+        }))
+        .await?;
         Ok(())
     }
 
@@ -1187,17 +1183,11 @@ impl SessionStore for SledStore {
                         .then(|| u32::try_from(part * per_part).ok())
                         .flatten()
                 };
-                let readers: Vec<_> = (0..parts)
-                    .map(|part| {
-                        let (prefix, from, to) = (prefix.clone(), split(part), split(part + 1));
-                        self.blocking(move |store| store.list_part(prefix, from, to))
-                    })
-                    .collect();
-                let mut sessions = Vec::new();
-                for reader in readers {
-                    sessions.extend(reader.await?);
-                }
-                sessions
+                let readers = (0..parts).map(|part| {
+                    let (prefix, from, to) = (prefix.clone(), split(part), split(part + 1));
+                    self.blocking(move |store| store.list_part(prefix, from, to))
+                });
+                try_join_all(readers).await?.concat()
             }
         };
         // Buckets keep no order. A session moving into a bucket while this read ran could
