@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use sessiongate::sessions::{SledStore, SystemClock};
+use sessiongate::sessions::{SledStore, SystemClock, compact};
 use sessiongate::tls::CertStore;
 use sessiongate::{Config, Gateway, Listeners, Server};
 use tokio::signal::unix::{SignalKind, signal};
@@ -16,10 +16,14 @@ use tokio::signal::unix::{SignalKind, signal};
 const USAGE: &str = "\
 usage: sessiongate --config <file> [--check-config]
        sessiongate healthcheck [--config <file>]
+       sessiongate compact --config <file> [--to <dir>]
 
   --config <file>   the TOML configuration (see config/sessiongate.toml)
   --check-config    validate the configuration, the secret and the TLS files, then exit
   healthcheck       GET /healthz on the admin listener; exit 0 if it answers 200, else 1
+  compact           with the gateway stopped, rewrite the session store (data_dir) without
+                    the stale copies sled keeps, check the copy, and put it in the store's
+                    place; with --to <dir>, leave it in <dir> (new or empty) instead
   --help            this text
   --version         the version
 
@@ -33,20 +37,33 @@ Signals: SIGTERM or SIGINT drain and stop; SIGHUP reloads the TLS certificate.";
 const EXIT_USAGE: u8 = 64;
 
 enum Command {
-    Run { config: PathBuf, check_only: bool },
-    Healthcheck { config: Option<PathBuf> },
+    Run {
+        config: PathBuf,
+        check_only: bool,
+    },
+    Healthcheck {
+        config: Option<PathBuf>,
+    },
+    Compact {
+        config: PathBuf,
+        to: Option<PathBuf>,
+    },
 }
 
 fn parse_args() -> Result<Option<Command>, String> {
     let mut config = None;
     let mut check_only = false;
     let mut healthcheck = false;
+    let mut compact = false;
+    let mut to = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" => config = Some(PathBuf::from(args.next().ok_or("--config needs a file")?)),
             "--check-config" => check_only = true,
             "healthcheck" => healthcheck = true,
+            "compact" => compact = true,
+            "--to" => to = Some(PathBuf::from(args.next().ok_or("--to needs a directory")?)),
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -58,10 +75,16 @@ fn parse_args() -> Result<Option<Command>, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    if to.is_some() && !compact {
+        return Err("--to is an option of compact".into());
+    }
     if healthcheck {
         return Ok(Some(Command::Healthcheck { config }));
     }
     let config = config.ok_or("--config <file> is required")?;
+    if compact {
+        return Ok(Some(Command::Compact { config, to }));
+    }
     Ok(Some(Command::Run { config, check_only }))
 }
 
@@ -76,6 +99,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Healthcheck { config } => healthcheck(config),
+        Command::Compact { config, to } => compact(config, to),
         Command::Run { config, check_only } => run(config, check_only),
     }
 }
@@ -112,6 +136,46 @@ fn healthcheck(config: Option<PathBuf>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("sessiongate healthcheck: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Compacts the store in the configured `data_dir`, in place or into `to`.
+fn compact(path: PathBuf, to: Option<PathBuf>) -> ExitCode {
+    let config = match Config::load(&path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("sessiongate compact: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let dir = &config.data_dir;
+    let started = std::time::Instant::now();
+    let compacted = match &to {
+        Some(to) => compact::compact_into(dir, to),
+        None => compact::compact_in_place(dir),
+    };
+    match compacted {
+        Ok(done) => {
+            let mb = |bytes: u64| bytes as f64 / 1e6;
+            let place = match &to {
+                Some(to) => format!("the copy is in {}: point data_dir at it", to.display()),
+                None => format!("it replaced the store in {}", dir.display()),
+            };
+            println!(
+                "sessiongate compact: {} keys in {} trees copied and checked in {:.1} s, \
+                 {:.1} MB before, {:.1} MB after; {place}",
+                done.entries,
+                done.trees,
+                started.elapsed().as_secs_f64(),
+                mb(done.bytes_before),
+                mb(done.bytes_after),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("sessiongate compact: {error}");
             ExitCode::FAILURE
         }
     }

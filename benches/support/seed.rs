@@ -118,20 +118,7 @@ pub fn rss_kib() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// Total size of the files under `dir`, in bytes (what `du -sb` says, less directories).
-pub fn disk_bytes(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => disk_bytes(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
+pub use sessiongate::sessions::compact::disk_bytes;
 
 /// A small deterministic random number generator (SplitMix64), so that runs pick the same
 /// sessions.

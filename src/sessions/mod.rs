@@ -6,6 +6,7 @@
 //! [`SessionStore`].
 
 pub mod clock;
+pub mod compact;
 pub mod device;
 pub mod metered;
 pub mod store;

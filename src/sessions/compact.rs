@@ -1,0 +1,306 @@
+//! Compacting a store: a fresh copy of its trees, without the stale page copies sled keeps.
+//!
+//! sled writes every change to the end of its file and takes the space of stale copies back
+//! only a segment at a time, so a store's file grows to several times what it holds and never
+//! shrinks: a 300k-session store filled login by login took 620 MB on disk for 147 MB of
+//! keys and values (benches/README.md). `sessiongate compact`, run while the gateway is
+//! stopped, writes every tree key by key, in order, into a new store, checks the copy against
+//! the original entry by entry, and only then puts it in the original's place
+//! ([`compact_in_place`]) or leaves it where it was asked for ([`compact_into`]).
+//!
+//! Nothing is lost on the way: the original is opened (and so locked against a gateway) for
+//! the whole run and only read (sled itself writes some bookkeeping when it opens a store);
+//! a copy that does not match it is thrown away; in place,
+//! the two directories are exchanged in one atomic rename, so that at every instant the
+//! store's directory holds either the whole original or the whole checked copy.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+/// What a compaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compacted {
+    /// Trees copied (sled's default tree among them).
+    pub trees: usize,
+    /// Keys copied, over all trees.
+    pub entries: u64,
+    /// Size of the store's files before.
+    pub bytes_before: u64,
+    /// Size of the copy's files.
+    pub bytes_after: u64,
+}
+
+/// Why a compaction stopped. In every case the original store is as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum CompactError {
+    /// There is no store in the directory (sled would have made an empty one).
+    #[error("no session store in {0} (no sled `db` file there)")]
+    NoStore(PathBuf),
+    /// Another process (a running gateway) has the store open.
+    #[error("the store in {0} is in use: stop the gateway first")]
+    InUse(PathBuf),
+    /// The target directory of [`compact_into`] holds files.
+    #[error("{0} is not empty: compact into a new or empty directory")]
+    NotEmpty(PathBuf),
+    /// The copy read back differs from the original.
+    #[error("the copy in {0} does not match the store: {1}")]
+    Mismatch(PathBuf, String),
+    /// The copy could not be put in place of the original.
+    #[error(
+        "could not put the copy in place of {dir}: {source}; the store is unchanged. \
+         Compact into another directory with --to <dir>, then point data_dir at it"
+    )]
+    Swap {
+        /// The store's directory.
+        dir: PathBuf,
+        /// What the exchange reported.
+        source: io::Error,
+    },
+    /// A file or directory operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// What it was done to.
+        path: PathBuf,
+        /// What failed.
+        source: io::Error,
+    },
+    /// sled failed.
+    #[error("session store: {0}")]
+    Sled(#[from] sled::Error),
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Keys written per sled batch while copying.
+const COPY_BATCH: usize = 10_000;
+
+/// Compacts the store in `dir` into `to`, a new or empty directory, and leaves `dir` as it
+/// was. Point `data_dir` at `to` afterwards to use the copy.
+pub fn compact_into(dir: &Path, to: &Path) -> Result<Compacted, CompactError> {
+    let bytes_before = disk_bytes(dir);
+    let source = open_source(dir)?;
+    if std::fs::read_dir(to).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(CompactError::NotEmpty(to.to_path_buf()));
+    }
+    let copied = copy_checked(&source, to);
+    if copied.is_err() {
+        // What was written is of no use; `to` was new or empty.
+        let _ = std::fs::remove_dir_all(to);
+    }
+    Ok(Compacted {
+        bytes_before,
+        ..copied?
+    })
+}
+
+/// Compacts the store in `dir` in place: the copy is made beside it, in `<dir>.compacting`
+/// (which must be on the same file system, as it is unless `dir` is a mount point), and the
+/// two directories are then exchanged (Linux's `renameat2(RENAME_EXCHANGE)`), and the original
+/// removed. A `<dir>.compacting` left by an interrupted run is removed first: it holds either
+/// an unchecked copy or an original already replaced.
+pub fn compact_in_place(dir: &Path) -> Result<Compacted, CompactError> {
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CompactError::Io { path, source }
+    };
+    // Through symbolic links (systemd's StateDirectory may be one), to the real directory.
+    let dir = std::fs::canonicalize(dir).map_err(io_error(dir))?;
+    let mut name = dir.file_name().unwrap_or_default().to_owned();
+    name.push(".compacting");
+    let beside = dir.with_file_name(name);
+    let bytes_before = disk_bytes(&dir);
+    let source = open_source(&dir)?;
+    if beside.exists() {
+        std::fs::remove_dir_all(&beside).map_err(io_error(&beside))?;
+    }
+    let copied = match copy_checked(&source, &beside) {
+        Ok(copied) => copied,
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&beside);
+            return Err(error);
+        }
+    };
+    // The original stays open, and so locked against a gateway, until it is out of the way.
+    if let Err(source) = rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        &beside,
+        rustix::fs::CWD,
+        &dir,
+        rustix::fs::RenameFlags::EXCHANGE,
+    ) {
+        let _ = std::fs::remove_dir_all(&beside);
+        return Err(CompactError::Swap {
+            dir,
+            source: source.into(),
+        });
+    }
+    // The exchange is on disk once the directory holding both names is.
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    std::fs::File::open(parent)
+        .and_then(|parent| parent.sync_all())
+        .map_err(io_error(parent))?;
+    drop(source);
+    std::fs::remove_dir_all(&beside).map_err(io_error(&beside))?;
+    Ok(Compacted {
+        bytes_before,
+        ..copied
+    })
+}
+
+/// Opens the store in `dir` for reading, refusing a directory with no store in it and a
+/// store another process has open.
+fn open_source(dir: &Path) -> Result<sled::Db, CompactError> {
+    if !dir.join("db").is_file() {
+        return Err(CompactError::NoStore(dir.to_path_buf()));
+    }
+    sled::Config::new().path(dir).open().map_err(|error| {
+        if is_locked(&error) {
+            CompactError::InUse(dir.to_path_buf())
+        } else {
+            CompactError::Sled(error)
+        }
+    })
+}
+
+/// sled's error for a store whose lock another handle holds (it has no kind of its own).
+fn is_locked(error: &sled::Error) -> bool {
+    error.to_string().contains("could not acquire lock")
+}
+
+/// Copies every tree of `source` into a new store in `to`, closes it, opens it again and
+/// checks that it holds exactly what `source` holds.
+fn copy_checked(source: &sled::Db, to: &Path) -> Result<Compacted, CompactError> {
+    let (trees, entries, written) = {
+        let copy = sled::Config::new().path(to).open()?;
+        let mut contents = Contents::default();
+        for name in tree_names(source) {
+            let (from, into) = (source.open_tree(&name)?, copy.open_tree(&name)?);
+            contents.tree(&name);
+            let mut batch = sled::Batch::default();
+            let mut in_batch = 0;
+            for entry in from.iter() {
+                let (key, value) = entry?;
+                contents.entry(&key, &value);
+                batch.insert(key, value);
+                in_batch += 1;
+                if in_batch == COPY_BATCH {
+                    into.apply_batch(std::mem::take(&mut batch))?;
+                    in_batch = 0;
+                }
+            }
+            into.apply_batch(batch)?;
+        }
+        copy.flush()?;
+        // sled syncs its files; the directory's entries for them are synced here.
+        std::fs::File::open(to)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|source| CompactError::Io {
+                path: to.to_path_buf(),
+                source,
+            })?;
+        (contents.trees, contents.entries, contents.finish())
+    };
+    // Read back from disk, not from the handle that wrote it.
+    let copy = reopen(to)?;
+    let mut contents = Contents::default();
+    for name in tree_names(&copy) {
+        contents.tree(&name);
+        for entry in copy.open_tree(&name)?.iter() {
+            let (key, value) = entry?;
+            contents.entry(&key, &value);
+        }
+    }
+    let (read_trees, read_entries, read) = (contents.trees, contents.entries, contents.finish());
+    drop(copy);
+    if (read_trees, read_entries, &read) != (trees, entries, &written) {
+        return Err(CompactError::Mismatch(
+            to.to_path_buf(),
+            format!(
+                "{trees} trees and {entries} keys written, {read_trees} and {read_entries} \
+                 read back, or their contents differ"
+            ),
+        ));
+    }
+    Ok(Compacted {
+        trees,
+        entries,
+        bytes_before: 0,
+        bytes_after: disk_bytes(to),
+    })
+}
+
+/// A store's tree names in order (sled keeps them in a hash map).
+fn tree_names(db: &sled::Db) -> Vec<sled::IVec> {
+    let mut names = db.tree_names();
+    names.sort();
+    names
+}
+
+/// Opens a store just closed by this process: sled's flusher thread may hold its lock for a
+/// moment after the handle is dropped.
+fn reopen(dir: &Path) -> Result<sled::Db, CompactError> {
+    let mut attempts = 0;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(error) if is_locked(&error) && attempts < 500 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            opened => return Ok(opened?),
+        }
+    }
+}
+
+/// A digest of a store's contents: each tree's name followed by its keys and values, every
+/// field with its length, so that two different stores do not give the same one.
+#[derive(Default)]
+struct Contents {
+    hash: Sha256,
+    trees: usize,
+    entries: u64,
+}
+
+impl Contents {
+    /// A tree starts; its entries follow.
+    fn tree(&mut self, name: &[u8]) {
+        self.trees += 1;
+        self.hash.update([0]);
+        self.field(name);
+    }
+
+    fn entry(&mut self, key: &[u8], value: &[u8]) {
+        self.entries += 1;
+        self.hash.update([1]);
+        self.field(key);
+        self.field(value);
+    }
+
+    fn field(&mut self, bytes: &[u8]) {
+        self.hash.update((bytes.len() as u64).to_be_bytes());
+        self.hash.update(bytes);
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.hash.finalize().to_vec()
+    }
+}
+
+/// Total size of the files under `dir`, in bytes (what `du -sb` says, less directories); 0
+/// for a directory that cannot be read.
+pub fn disk_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => disk_bytes(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
