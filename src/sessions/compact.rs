@@ -86,7 +86,7 @@ pub fn compact_into(dir: &Path, to: &Path) -> Result<Compacted, CompactError> {
     if std::fs::read_dir(to).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(CompactError::NotEmpty(to.to_path_buf()));
     }
-    let copied = copy_checked(&source, to);
+    let copied = copy_checked(&source, dir, to);
     if copied.is_err() {
         // What was written is of no use; `to` was new or empty.
         let _ = std::fs::remove_dir_all(to);
@@ -117,7 +117,7 @@ pub fn compact_in_place(dir: &Path) -> Result<Compacted, CompactError> {
     if beside.exists() {
         std::fs::remove_dir_all(&beside).map_err(io_error(&beside))?;
     }
-    let copied = match copy_checked(&source, &beside) {
+    let copied = match copy_checked(&source, &dir, &beside) {
         Ok(copied) => copied,
         Err(error) => {
             let _ = std::fs::remove_dir_all(&beside);
@@ -173,7 +173,11 @@ fn is_locked(error: &sled::Error) -> bool {
 
 /// Copies every tree of `source` into a new store in `to`, closes it, opens it again and
 /// checks that it holds exactly what `source` holds.
-fn copy_checked(source: &sled::Db, to: &Path) -> Result<Compacted, CompactError> {
+fn copy_checked(
+    source: &sled::Db,
+    source_dir: &Path,
+    to: &Path,
+) -> Result<Compacted, CompactError> {
     let (trees, entries, written) = {
         let copy = sled::Config::new().path(to).open()?;
         let mut contents = Contents::default();
@@ -205,7 +209,8 @@ fn copy_checked(source: &sled::Db, to: &Path) -> Result<Compacted, CompactError>
         (contents.trees, contents.entries, contents.finish())
     };
     // Read back from disk, not from the handle that wrote it.
-    let copy = reopen(to)?;
+    wait_released(to)?;
+    let copy = sled::Config::new().path(to).open()?;
     let mut contents = Contents::default();
     for name in tree_names(&copy) {
         contents.tree(&name);
@@ -216,6 +221,10 @@ fn copy_checked(source: &sled::Db, to: &Path) -> Result<Compacted, CompactError>
     }
     let (read_trees, read_entries, read) = (contents.trees, contents.entries, contents.finish());
     drop(copy);
+    wait_released(to)?;
+    // The gateway must be able to open the copy: same owner and mode as the original
+    // (compacting as root a store that a service user owns, say).
+    match_owner(source_dir, to)?;
     if (read_trees, read_entries, &read) != (trees, entries, &written) {
         return Err(CompactError::Mismatch(
             to.to_path_buf(),
@@ -233,6 +242,31 @@ fn copy_checked(source: &sled::Db, to: &Path) -> Result<Compacted, CompactError>
     })
 }
 
+/// Gives `copy`, and everything in it, the owner of `original`, and `copy` itself the
+/// permissions of `original`.
+fn match_owner(original: &Path, copy: &Path) -> Result<(), CompactError> {
+    use std::os::unix::fs::MetadataExt;
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CompactError::Io { path, source }
+    };
+    let wanted = std::fs::metadata(original).map_err(io_error(original))?;
+    fn chown_all(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        let meta = std::fs::symlink_metadata(path)?;
+        if (meta.uid(), meta.gid()) != (uid, gid) {
+            std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path)? {
+                chown_all(&entry?.path(), uid, gid)?;
+            }
+        }
+        Ok(())
+    }
+    chown_all(copy, wanted.uid(), wanted.gid()).map_err(io_error(copy))?;
+    std::fs::set_permissions(copy, wanted.permissions()).map_err(io_error(copy))
+}
+
 /// A store's tree names in order (sled keeps them in a hash map).
 fn tree_names(db: &sled::Db) -> Vec<sled::IVec> {
     let mut names = db.tree_names();
@@ -240,19 +274,26 @@ fn tree_names(db: &sled::Db) -> Vec<sled::IVec> {
     names
 }
 
-/// Opens a store just closed by this process: sled's flusher thread may hold its lock for a
-/// moment after the handle is dropped.
-fn reopen(dir: &Path) -> Result<sled::Db, CompactError> {
-    let mut attempts = 0;
-    loop {
-        match sled::Config::new().path(dir).open() {
-            Err(error) if is_locked(&error) && attempts < 500 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            opened => return Ok(opened?),
+/// Waits (up to 5 s) until no handle holds the lock of the store in `dir`: sled's threads
+/// may hold it a moment after this process dropped its last handle, and write files
+/// meanwhile.
+fn wait_released(dir: &Path) -> Result<(), CompactError> {
+    let path = dir.join("db");
+    let io_error = |source| CompactError::Io {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::File::open(&path).map_err(io_error)?;
+    for _ in 0..500 {
+        match file.try_lock() {
+            Ok(()) => return file.unlock().map_err(io_error),
+            Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(10)),
+            Err(std::fs::TryLockError::Error(error)) => return Err(io_error(error)),
         }
     }
+    Err(io_error(io::Error::other(
+        "the store's lock is still held after 5 s",
+    )))
 }
 
 /// A digest of a store's contents: each tree's name followed by its keys and values, every

@@ -271,3 +271,49 @@ async fn a_copy_left_by_an_interrupted_run_is_replaced() {
     assert!(!beside.exists());
     assert_eq!(observe(&open(&dir)).await, before);
 }
+
+#[tokio::test]
+async fn the_copy_gets_the_originals_owner_and_mode() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("sessions");
+    {
+        let store = open(&dir);
+        store.create(&session(1, USERS[0])).await.expect("create");
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+    // As root (as in CI), the store is given to another user first, as a service user's
+    // store is; otherwise the owner is this process's user either way.
+    let root = std::fs::metadata(parent.path()).expect("stat").uid() == 0;
+    let owner = if root { (4321, 4322) } else { (0, 0) };
+    if root {
+        for path in [dir.clone()].into_iter().chain(
+            std::fs::read_dir(&dir)
+                .expect("read")
+                .map(|entry| entry.expect("entry").path()),
+        ) {
+            std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1)).expect("chown");
+        }
+    }
+    let to = parent.path().join("copy");
+
+    compact_with_retry(|| compact_into(&dir, &to)).expect("compacts into");
+    compact_with_retry(|| compact_in_place(&dir)).expect("compacts in place");
+
+    for copy in [&to, &dir] {
+        let meta = std::fs::metadata(copy).expect("stat");
+        assert_eq!(
+            meta.permissions().mode() & 0o7777,
+            0o750,
+            "{}",
+            copy.display()
+        );
+        if root {
+            assert_eq!((meta.uid(), meta.gid()), owner, "{}", copy.display());
+            for entry in std::fs::read_dir(copy).expect("read") {
+                let meta = entry.expect("entry").metadata().expect("stat");
+                assert_eq!((meta.uid(), meta.gid()), owner);
+            }
+        }
+    }
+}
