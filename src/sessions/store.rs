@@ -1238,4 +1238,4 @@ impl SessionStore for SledStore {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,6 +1,7 @@
 use super::*;
 
 use crate::auth::token_hash;
+use crate::sessions::store::tests::open;
 use crate::sessions::store::{AccessGrant, RotatedToken};
 use crate::sessions::{Device, Session, SessionStore, SledStore};
 
@@ -19,23 +20,6 @@ fn session(n: u32, user: &str) -> Session {
         created_at_ms,
         updated_at_ms: created_at_ms,
         expire_at_ms: 9_000_000,
-    }
-}
-
-/// Opens the store in `dir`, waiting while a store dropped just before still holds its lock.
-fn open(dir: &Path) -> SledStore {
-    let mut attempts = 0;
-    loop {
-        match SledStore::open(dir) {
-            Ok(store) => return store,
-            Err(error)
-                if attempts < 100 && error.to_string().contains("could not acquire lock") =>
-            {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(error) => panic!("the store opens: {error}"),
-        }
     }
 }
 
@@ -110,15 +94,19 @@ async fn churn(store: &SledStore) {
     assert!(rotated.is_some(), "session 1 exists");
 }
 
-#[tokio::test]
-async fn compacting_in_place_keeps_everything_and_shrinks_the_store() {
+/// A store in `sessions` of a new directory after [`churn`], and what it then holds.
+async fn churned_store() -> (tempfile::TempDir, std::path::PathBuf, Observed) {
     let parent = tempfile::tempdir().expect("tempdir");
     let dir = parent.path().join("sessions");
-    let before = {
-        let store = open(&dir);
-        churn(&store).await;
-        observe(&store).await
-    };
+    let store = open(&dir);
+    churn(&store).await;
+    let observed = observe(&store).await;
+    (parent, dir, observed)
+}
+
+#[tokio::test]
+async fn compacting_in_place_keeps_everything_and_shrinks_the_store() {
+    let (parent, dir, before) = churned_store().await;
     // The churn left what the checks below rely on.
     assert_eq!(before.0, 300);
     assert!(before.1.iter().all(|listing| listing.len() == 100));
@@ -162,13 +150,8 @@ async fn compacting_in_place_keeps_everything_and_shrinks_the_store() {
 
 #[tokio::test]
 async fn compacting_into_a_directory_leaves_the_store_as_it_was() {
-    let parent = tempfile::tempdir().expect("tempdir");
-    let (dir, to) = (parent.path().join("sessions"), parent.path().join("copy"));
-    let before = {
-        let store = open(&dir);
-        churn(&store).await;
-        observe(&store).await
-    };
+    let (parent, dir, before) = churned_store().await;
+    let to = parent.path().join("copy");
     let files_before = disk_bytes(&dir);
 
     let compacted = compact_with_retry(|| compact_into(&dir, &to)).expect("compacts");
@@ -249,13 +232,7 @@ async fn a_target_with_files_in_it_is_refused() {
 
 #[tokio::test]
 async fn a_copy_left_by_an_interrupted_run_is_replaced() {
-    let parent = tempfile::tempdir().expect("tempdir");
-    let dir = parent.path().join("sessions");
-    let before = {
-        let store = open(&dir);
-        churn(&store).await;
-        observe(&store).await
-    };
+    let (parent, dir, before) = churned_store().await;
     // What a run stopped half-way through its copy leaves: a store with part of the data.
     let beside = parent.path().join("sessions.compacting");
     {

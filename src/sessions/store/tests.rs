@@ -21,10 +21,10 @@ fn session(n: u8, user: &str, created_at_ms: i64, expire_at_ms: i64) -> Session 
 /// Opens the store in `dir`, waiting a little while a store dropped just before lets go of
 /// it: sled's flusher thread can hold the files' lock a moment after the last handle is
 /// dropped (without the wait, about one run in five of these tests failed on a reopen).
-fn open(dir: &tempfile::TempDir) -> SledStore {
+pub(crate) fn open(dir: impl AsRef<std::path::Path>) -> SledStore {
     let mut attempts = 0;
     loop {
-        match SledStore::open(dir.path()) {
+        match SledStore::open(dir.as_ref()) {
             Ok(store) => return store,
             Err(error)
                 if attempts < 100 && error.to_string().contains("could not acquire lock") =>
