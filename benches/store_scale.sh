@@ -8,6 +8,7 @@
 #   SESSIONS=100000 benches/store_scale.sh          # a quick check (and the fill rate)
 #   DATA_DIR=/big/disk/store benches/store_scale.sh # keep the store; a second run with the
 #                                                   # same DATA_DIR measures it again, no fill
+#   COMPACT=1 DATA_DIR=/big/disk/store benches/store_scale.sh  # compact it, then measure
 #
 # Needs: cargo, and disk: up to about 4 KB per session (10 million: 39.5–40.7 GB) where the store goes.
 #
@@ -23,6 +24,8 @@
 #   WRITES [10]          rounds of writes for random users: a login, its logout, and a
 #                        logout from every device (the user's sessions are put back after),
 #                        each timed with how long it held the thread that called it
+#   COMPACT [0]          1: compact the store (`sessiongate compact`, in place) before
+#                        measuring, and report the sizes before and after
 #   DATA_DIR             where the store goes [a temporary directory, removed at the end];
 #                        its seeding parameters are kept beside it in DATA_DIR.params
 #   KEEP_TMP [0]         1: keep the temporary directory
@@ -37,6 +40,7 @@ CACHE_MIB=${CACHE_MIB:-1024}
 DATA_DIR=${DATA_DIR:-}
 KEEP_TMP=${KEEP_TMP:-0}
 COLD_LISTS=${COLD_LISTS:-0}
+COMPACT=${COMPACT:-0}
 WRITES=${WRITES:-10}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,7 +64,7 @@ trap 'exit 143' TERM
 
 say "store_scale.sh: building the examples (release) in $target_dir"
 CARGO_TARGET_DIR=$target_dir cargo build --release --quiet --manifest-path "$repo/Cargo.toml" \
-  --example seed_sessions --example store_scale
+  --example seed_sessions --example store_scale --bin sessiongate
 bin=$target_dir/release/examples
 
 store=${DATA_DIR:-$tmp/store}
@@ -94,6 +98,15 @@ if (($(date +%s) > BASE + 86000)); then
   die "the store's access tokens have expired (seeded more than a day ago): fill it again"
 fi
 
+compact_line="not compacted (COMPACT=1 compacts first)"
+if [[ $COMPACT == 1 ]]; then
+  say "store_scale.sh: compacting $store"
+  SESSIONGATE_DATA_DIR=$store "$target_dir/release/sessiongate" compact \
+    --config "$repo/config/sessiongate.toml" >"$tmp/compact.log" 2>&1 ||
+    { cat "$tmp/compact.log" >&2; die "the compaction failed"; }
+  compact_line=$(sed 's/^sessiongate compact: //; s/; it replaced.*//' "$tmp/compact.log")
+fi
+
 cold=()
 [[ $COLD_LISTS == 1 ]] && cold=(--cold-lists)
 say "store_scale.sh: measuring ($LOOKUPS lookups, $LISTS listings, $WRITES rounds of writes)"
@@ -105,6 +118,7 @@ value() { awk -v k="$1:" '$1==k{print $2}' "$tmp/measured"; }
 echo
 echo "sessiongate store at scale: $SESSIONS sessions, $USERS users ($((SESSIONS / USERS)) sessions each), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "fill: $fill_line"
+echo "compaction: $compact_line"
 echo "open: $(value open_ms) ms; page cache (CACHE_MIB): $CACHE_MIB MiB"
 printf '%-34s %10s %10s %10s %10s %10s\n' "" "p50 us" "p99 us" "p99.9 us" "max us" "mean us"
 rows=(lookup_cold lookup_warm check list_user)
