@@ -2,20 +2,22 @@
 //!
 //! sled writes every change to the end of its file and takes the space of stale copies back
 //! only a segment at a time, so a store's file grows to several times what it holds and never
-//! shrinks: a 300k-session store filled login by login took 620 MB on disk for 147 MB of
-//! keys and values (benches/README.md). `sessiongate compact`, run while the gateway is
+//! shrinks: a 300k-session store filled login by login took 649 MB on disk for 147 MB of
+//! keys and values, and 356–367 MB once compacted (benches/README.md). `sessiongate compact`, run while the gateway is
 //! stopped, writes every tree key by key, in order, into a new store, checks the copy against
 //! the original entry by entry, and only then puts it in the original's place
 //! ([`compact_in_place`]) or leaves it where it was asked for ([`compact_into`]).
 //!
 //! Nothing is lost on the way: the original is opened (and so locked against a gateway) for
-//! the whole run and only read (sled itself writes some bookkeeping when it opens a store);
-//! a copy that does not match it is thrown away; in place,
-//! the two directories are exchanged in one atomic rename, so that at every instant the
-//! store's directory holds either the whole original or the whole checked copy.
+//! the whole run and only read (sled itself writes some bookkeeping when it opens a store); a
+//! copy that does not match it is thrown away; in place, the two directories are exchanged in
+//! one atomic rename, so that at every instant the store's directory holds either the whole
+//! original or the whole checked copy.
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
@@ -78,6 +80,9 @@ mod tests;
 /// Keys written per sled batch while copying.
 const COPY_BATCH: usize = 10_000;
 
+/// Most trees copied, or read back, side by side.
+const COPY_THREADS: usize = 4;
+
 /// Compacts the store in `dir` into `to`, a new or empty directory, and leaves `dir` as it
 /// was. Point `data_dir` at `to` afterwards to use the copy.
 pub fn compact_into(dir: &Path, to: &Path) -> Result<Compacted, CompactError> {
@@ -103,10 +108,6 @@ pub fn compact_into(dir: &Path, to: &Path) -> Result<Compacted, CompactError> {
 /// removed. A `<dir>.compacting` left by an interrupted run is removed first: it holds either
 /// an unchecked copy or an original already replaced.
 pub fn compact_in_place(dir: &Path) -> Result<Compacted, CompactError> {
-    let io_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CompactError::Io { path, source }
-    };
     // Through symbolic links (systemd's StateDirectory may be one), to the real directory.
     let dir = std::fs::canonicalize(dir).map_err(io_error(dir))?;
     let mut name = dir.file_name().unwrap_or_default().to_owned();
@@ -172,84 +173,130 @@ fn is_locked(error: &sled::Error) -> bool {
 }
 
 /// Copies every tree of `source` into a new store in `to`, closes it, opens it again and
-/// checks that it holds exactly what `source` holds.
+/// checks that it holds exactly what `source` holds. Trees are copied, and read back, on up
+/// to [`COPY_THREADS`] threads side by side: sled's insert path is the cost, one core each.
 fn copy_checked(
     source: &sled::Db,
     source_dir: &Path,
     to: &Path,
 ) -> Result<Compacted, CompactError> {
-    let (trees, entries, written) = {
+    let names = tree_names(source);
+    let written = {
         let copy = sled::Config::new().path(to).open()?;
-        let mut contents = Contents::default();
-        for name in tree_names(source) {
-            let (from, into) = (source.open_tree(&name)?, copy.open_tree(&name)?);
-            contents.tree(&name);
-            let mut batch = sled::Batch::default();
-            let mut in_batch = 0;
-            for entry in from.iter() {
-                let (key, value) = entry?;
-                contents.entry(&key, &value);
-                batch.insert(key, value);
-                in_batch += 1;
-                if in_batch == COPY_BATCH {
-                    into.apply_batch(std::mem::take(&mut batch))?;
-                    in_batch = 0;
-                }
-            }
-            into.apply_batch(batch)?;
-        }
+        let written = each_tree(&names, |name| {
+            copy_tree(&source.open_tree(name)?, &copy.open_tree(name)?)
+        })?;
         copy.flush()?;
         // sled syncs its files; the directory's entries for them are synced here.
         std::fs::File::open(to)
             .and_then(|dir| dir.sync_all())
-            .map_err(|source| CompactError::Io {
-                path: to.to_path_buf(),
-                source,
-            })?;
-        (contents.trees, contents.entries, contents.finish())
+            .map_err(io_error(to))?;
+        written
     };
     // Read back from disk, not from the handle that wrote it.
     wait_released(to)?;
     let copy = sled::Config::new().path(to).open()?;
-    let mut contents = Contents::default();
-    for name in tree_names(&copy) {
-        contents.tree(&name);
-        for entry in copy.open_tree(&name)?.iter() {
-            let (key, value) = entry?;
-            contents.entry(&key, &value);
-        }
-    }
-    let (read_trees, read_entries, read) = (contents.trees, contents.entries, contents.finish());
+    let copy_names = tree_names(&copy);
+    let read = each_tree(&copy_names, |name| read_tree(&copy.open_tree(name)?))?;
     drop(copy);
-    wait_released(to)?;
-    // The gateway must be able to open the copy: same owner and mode as the original
-    // (compacting as root a store that a service user owns, say).
-    match_owner(source_dir, to)?;
-    if (read_trees, read_entries, &read) != (trees, entries, &written) {
-        return Err(CompactError::Mismatch(
-            to.to_path_buf(),
-            format!(
-                "{trees} trees and {entries} keys written, {read_trees} and {read_entries} \
-                 read back, or their contents differ"
-            ),
+    let mismatch = |what: String| Err(CompactError::Mismatch(to.to_path_buf(), what));
+    if copy_names != names {
+        return mismatch(format!(
+            "{} trees written, {} read back",
+            names.len(),
+            copy_names.len()
         ));
     }
+    for ((name, written), read) in names.iter().zip(&written).zip(&read) {
+        if written != read {
+            return mismatch(format!(
+                "tree {}: {} keys written, {} read back, or their contents differ",
+                String::from_utf8_lossy(name),
+                written.entries,
+                read.entries
+            ));
+        }
+    }
+    // The gateway must be able to open the copy: same owner and mode as the original
+    // (compacting as root a store that a service user owns, say). sled may still be writing
+    // a file of the copy as it closes.
+    wait_released(to)?;
+    match_owner(source_dir, to)?;
     Ok(Compacted {
-        trees,
-        entries,
+        trees: names.len(),
+        entries: written.iter().map(|tree| tree.entries).sum(),
         bytes_before: 0,
         bytes_after: disk_bytes(to),
     })
+}
+
+/// Copies `from` into the empty `into`, key by key in order, in batches; what it copied.
+fn copy_tree(from: &sled::Tree, into: &sled::Tree) -> Result<TreeDigest, CompactError> {
+    let mut digest = TreeDigest::default();
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    for entry in from.iter() {
+        let (key, value) = entry?;
+        digest.add(&key, &value);
+        batch.insert(key, value);
+        in_batch += 1;
+        if in_batch == COPY_BATCH {
+            into.apply_batch(std::mem::take(&mut batch))?;
+            in_batch = 0;
+        }
+    }
+    into.apply_batch(batch)?;
+    Ok(digest)
+}
+
+/// What `tree` holds.
+fn read_tree(tree: &sled::Tree) -> Result<TreeDigest, CompactError> {
+    let mut digest = TreeDigest::default();
+    for entry in tree.iter() {
+        let (key, value) = entry?;
+        digest.add(&key, &value);
+    }
+    Ok(digest)
+}
+
+/// Runs `work` for each tree name, on up to [`COPY_THREADS`] threads; the results in the
+/// names' order, or the first error (once every tree was worked on).
+fn each_tree<T: Send>(
+    names: &[sled::IVec],
+    work: impl Fn(&sled::IVec) -> Result<T, CompactError> + Sync,
+) -> Result<Vec<T>, CompactError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, COPY_THREADS)
+        .min(names.len());
+    let next = AtomicUsize::new(0);
+    let done: Vec<Mutex<Option<Result<T, CompactError>>>> =
+        names.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(name) = names.get(i) else { break };
+                    let result = work(name);
+                    *done[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+                }
+            });
+        }
+    });
+    done.into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+                .expect("every tree was worked on")
+        })
+        .collect()
 }
 
 /// Gives `copy`, and everything in it, the owner of `original`, and `copy` itself the
 /// permissions of `original`.
 fn match_owner(original: &Path, copy: &Path) -> Result<(), CompactError> {
     use std::os::unix::fs::MetadataExt;
-    let io_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CompactError::Io { path, source }
-    };
     let wanted = std::fs::metadata(original).map_err(io_error(original))?;
     fn chown_all(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
         let meta = std::fs::symlink_metadata(path)?;
@@ -279,55 +326,52 @@ fn tree_names(db: &sled::Db) -> Vec<sled::IVec> {
 /// meanwhile.
 fn wait_released(dir: &Path) -> Result<(), CompactError> {
     let path = dir.join("db");
-    let io_error = |source| CompactError::Io {
+    let failed = |source| CompactError::Io {
         path: path.clone(),
         source,
     };
-    let file = std::fs::File::open(&path).map_err(io_error)?;
+    let file = std::fs::File::open(&path).map_err(failed)?;
     for _ in 0..500 {
         match file.try_lock() {
-            Ok(()) => return file.unlock().map_err(io_error),
+            Ok(()) => return file.unlock().map_err(failed),
             Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(10)),
-            Err(std::fs::TryLockError::Error(error)) => return Err(io_error(error)),
+            Err(std::fs::TryLockError::Error(error)) => return Err(failed(error)),
         }
     }
-    Err(io_error(io::Error::other(
+    Err(failed(io::Error::other(
         "the store's lock is still held after 5 s",
     )))
 }
 
-/// A digest of a store's contents: each tree's name followed by its keys and values, every
-/// field with its length, so that two different stores do not give the same one.
+/// What one tree holds: how many keys, and a digest of its keys and values, each with its
+/// length, so that two different trees do not give the same one.
 #[derive(Default)]
-struct Contents {
-    hash: Sha256,
-    trees: usize,
+struct TreeDigest {
     entries: u64,
+    hash: Sha256,
 }
 
-impl Contents {
-    /// A tree starts; its entries follow.
-    fn tree(&mut self, name: &[u8]) {
-        self.trees += 1;
-        self.hash.update([0]);
-        self.field(name);
-    }
-
-    fn entry(&mut self, key: &[u8], value: &[u8]) {
+impl TreeDigest {
+    fn add(&mut self, key: &[u8], value: &[u8]) {
         self.entries += 1;
-        self.hash.update([1]);
-        self.field(key);
-        self.field(value);
+        for field in [key, value] {
+            self.hash.update((field.len() as u64).to_be_bytes());
+            self.hash.update(field);
+        }
     }
+}
 
-    fn field(&mut self, bytes: &[u8]) {
-        self.hash.update((bytes.len() as u64).to_be_bytes());
-        self.hash.update(bytes);
+impl PartialEq for TreeDigest {
+    fn eq(&self, other: &TreeDigest) -> bool {
+        self.entries == other.entries
+            && self.hash.clone().finalize() == other.hash.clone().finalize()
     }
+}
 
-    fn finish(self) -> Vec<u8> {
-        self.hash.finalize().to_vec()
-    }
+/// Turns an I/O error about `path` into a [`CompactError`].
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> CompactError + use<> {
+    let path = path.to_path_buf();
+    move |source| CompactError::Io { path, source }
 }
 
 /// Total size of the files under `dir`, in bytes (what `du -sb` says, less directories); 0
