@@ -78,6 +78,9 @@ fn parse_args() -> Result<Option<Command>, String> {
     if to.is_some() && !compact {
         return Err("--to is an option of compact".into());
     }
+    if compact && (healthcheck || check_only) {
+        return Err("compact takes only --config and --to".into());
+    }
     if healthcheck {
         return Ok(Some(Command::Healthcheck { config }));
     }
@@ -99,7 +102,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Healthcheck { config } => healthcheck(config),
-        Command::Compact { config, to } => compact(config, to),
+        Command::Compact { config, to } => compact_store(config, to),
         Command::Run { config, check_only } => run(config, check_only),
     }
 }
@@ -142,7 +145,7 @@ fn healthcheck(config: Option<PathBuf>) -> ExitCode {
 }
 
 /// Compacts the store in the configured `data_dir`, in place or into `to`.
-fn compact(path: PathBuf, to: Option<PathBuf>) -> ExitCode {
+fn compact_store(path: PathBuf, to: Option<PathBuf>) -> ExitCode {
     let config = match Config::load(&path) {
         Ok(config) => config,
         Err(error) => {

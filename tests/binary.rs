@@ -254,6 +254,23 @@ fn an_unknown_argument_exits_64() {
         stderr.contains("--to is an option of compact"),
         "stderr: {stderr}"
     );
+
+    let (status, stdout, stderr) = run_to_end(sessiongate(work.path()).args([
+        "compact",
+        "--config",
+        PRESET,
+        "--check-config",
+    ]));
+    assert_eq!(
+        status.code(),
+        Some(64),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(stderr.contains("compact takes only"), "stderr: {stderr}");
+    assert!(
+        !work.path().join("data").exists(),
+        "nothing was compacted or made"
+    );
 }
 
 /// A gateway child in front of an in-process stand-in uploader.
