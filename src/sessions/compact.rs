@@ -145,6 +145,8 @@ pub fn compact_in_place(dir: &Path) -> Result<Compacted, CompactError> {
         .and_then(|parent| parent.sync_all())
         .map_err(io_error(parent))?;
     drop(source);
+    // sled may write a file of the original as it closes: not into a directory being removed.
+    wait_released(&beside)?;
     std::fs::remove_dir_all(&beside).map_err(io_error(&beside))?;
     Ok(Compacted {
         bytes_before,
