@@ -294,3 +294,18 @@ async fn the_copy_gets_the_originals_owner_and_mode() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_store_reached_through_a_symlink_is_compacted_where_it_lies() {
+    // systemd's DynamicUser makes /var/lib/<name> a link to /var/lib/private/<name>.
+    let (parent, real, before) = churned_store().await;
+    let link = parent.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+
+    compact_with_retry(|| compact_in_place(&link)).expect("compacts");
+
+    assert_eq!(std::fs::read_link(&link).expect("still a link"), real);
+    assert!(!parent.path().join("link.compacting").exists());
+    assert!(!parent.path().join("sessions.compacting").exists());
+    assert_eq!(observe(&open(&link)).await, before);
+}
