@@ -484,10 +484,7 @@ impl SledStore {
             return Ok(());
         }
         let covered = durability.committed.load(Ordering::SeqCst);
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(task_failed)??;
+        self.blocking(|store| Ok(store.db.flush()?)).await?;
         *flushed = covered;
         Ok(())
     }
