@@ -26,6 +26,9 @@
 #                        each timed with how long it held the thread that called it
 #   COMPACT [0]          1: compact the store (`sessiongate compact`, in place) before
 #                        measuring, and report the sizes before and after
+#   CHURN [0]            N: after the rest, N logins each followed by its logout, for random
+#                        users, reporting the bytes on disk after each tenth of them (how a
+#                        store grows back after COMPACT=1); the seeded sessions stay
 #   DATA_DIR             where the store goes [a temporary directory, removed at the end];
 #                        its seeding parameters are kept beside it in DATA_DIR.params
 #   KEEP_TMP [0]         1: keep the temporary directory
@@ -42,6 +45,7 @@ KEEP_TMP=${KEEP_TMP:-0}
 COLD_LISTS=${COLD_LISTS:-0}
 COMPACT=${COMPACT:-0}
 WRITES=${WRITES:-10}
+CHURN=${CHURN:-0}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
@@ -109,9 +113,9 @@ fi
 
 cold=()
 [[ $COLD_LISTS == 1 ]] && cold=(--cold-lists)
-say "store_scale.sh: measuring ($LOOKUPS lookups, $LISTS listings, $WRITES rounds of writes)"
+say "store_scale.sh: measuring ($LOOKUPS lookups, $LISTS listings, $WRITES rounds of writes, $CHURN of churn)"
 "$bin/store_scale" "$store" "$SECRET" "$SESSIONS" "$USERS" --base "$BASE" \
-  --lookups "$LOOKUPS" --lists "$LISTS" --cache-mib "$CACHE_MIB" --writes "$WRITES" "${cold[@]}" >"$tmp/measured" 2>"$tmp/measure.log" ||
+  --lookups "$LOOKUPS" --lists "$LISTS" --cache-mib "$CACHE_MIB" --writes "$WRITES" --churn "$CHURN" "${cold[@]}" >"$tmp/measured" 2>"$tmp/measure.log" ||
   { cat "$tmp/measure.log" >&2; die "the measurement failed"; }
 value() { awk -v k="$1:" '$1==k{print $2}' "$tmp/measured"; }
 
@@ -132,6 +136,10 @@ echo " check: JWT verify + SHA-512 + lookup + expiry/user comparison; list_user:
   [[ $COLD_LISTS == 1 ]] && echo ", the store dropped from the OS page cache before each"))"
 ((WRITES > 0)) && echo " create, revoke, revoke_user: a login, its logout, and a logout from every device ($WRITES each);
  _stall: the longest the runtime's thread was kept from its other tasks meanwhile"
+if ((CHURN > 0)); then
+  echo "churn: $CHURN logins, each followed by its logout, $(value churn_rounds_per_s) a second; MB on disk before and after each tenth:"
+  echo "  $(for t in 0 1 2 3 4 5 6 7 8 9 10; do awk -v b="$(value "churn_disk_bytes_$t")" 'BEGIN{printf "%.0f ", b/1e6}'; done)"
+fi
 echo "on disk: $(du -sb "$store" | cut -f1) bytes ($(du -sh "$store" | cut -f1))"
 echo "RSS of the measuring process: $(($(value rss_kib) / 1024)) MiB, peak $(($(value rss_peak_kib) / 1024)) MiB (after open: $(($(value rss_after_open_kib) / 1024)) MiB)"
 verdict() { # LABEL VALUE OP LIMIT

@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo run --release --example store_scale -- <data_dir> <secret> <count> <users> \
 //!     --base <unix seconds> [--lookups 100000] [--lists 200] [--cache-mib 1024] [--cold-lists] \
-//!     [--writes 0]
+//!     [--writes 0] [--churn 0]
 //! ```
 //!
 //! The arguments must be those the store was seeded with, so that the tokens can be made
@@ -27,6 +27,10 @@
 //!   meanwhile (`_stall`: the longest gap between the wake-ups of a task that sleeps 1 ms at
 //!   a time, which stands in for the other connections of a gateway with one worker thread).
 //!   With `--cold-lists` the store is dropped from the page cache before each write too;
+//! - with `--churn N`, N logins (`create`) each followed by its logout (`revoke`), for random
+//!   users: how a store's size on disk grows back under a gateway's writes after
+//!   `sessiongate compact`. Bytes on disk are reported before and after each tenth of the
+//!   rounds, with the rate of the rounds. The seeded sessions are left as they were;
 //! - bytes on disk and the process's RSS (and peak).
 
 #![warn(clippy::unwrap_used)]
@@ -44,7 +48,8 @@ use sessiongate::sessions::{SessionStore, SledStore};
 mod seed;
 
 const USAGE: &str = "usage: store_scale <data_dir> <secret> <count> <users> --base <unix seconds> \
-                     [--lookups N] [--lists N] [--cache-mib N] [--cold-lists] [--writes N]";
+                     [--lookups N] [--lists N] [--cache-mib N] [--cold-lists] [--writes N] \
+                     [--churn N]";
 
 struct Args {
     dir: PathBuf,
@@ -57,6 +62,7 @@ struct Args {
     cache_mib: u64,
     cold_lists: bool,
     writes: u64,
+    churn: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -67,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
     let mut cache_mib = 1024;
     let mut cold_lists = false;
     let mut writes = 0;
+    let mut churn = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<i64, String> {
@@ -80,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
             "--cache-mib" => cache_mib = number("--cache-mib")?.max(1) as u64,
             "--cold-lists" => cold_lists = true,
             "--writes" => writes = number("--writes")?.max(0) as u64,
+            "--churn" => churn = number("--churn")?.max(0) as u64,
             _ => positional.push(arg),
         }
     }
@@ -101,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
         cache_mib,
         cold_lists,
         writes,
+        churn,
     })
 }
 
@@ -236,6 +245,9 @@ async fn measure(args: &Args) -> Result<(), String> {
     if args.writes > 0 {
         measure_writes(args, &store, &seeder, &mut random).await?;
     }
+    if args.churn > 0 {
+        measure_churn(args, &store, &seeder, &mut random).await?;
+    }
 
     println!("disk_bytes: {}", seed::disk_bytes(&args.dir));
     let (rss, peak) = seed::rss_kib();
@@ -300,6 +312,40 @@ async fn measure_writes(
         report(name, &times);
         report(&format!("{name}_stall"), &stalls);
     }
+    Ok(())
+}
+
+/// The `--churn` rounds (see the module's doc). Their logins are numbered past those of
+/// `--writes`, so their tokens are new too.
+async fn measure_churn(
+    args: &Args,
+    store: &SledStore,
+    seeder: &seed::Seeder,
+    random: &mut seed::SplitMix,
+) -> Result<(), String> {
+    println!("churn_rounds: {}", args.churn);
+    println!("churn_disk_bytes_0: {}", seed::disk_bytes(&args.dir));
+    let first_login = FRESH_LOGINS + args.writes;
+    let started = Instant::now();
+    for tenth in 1..=10 {
+        let rounds = (args.churn * (tenth - 1) / 10)..(args.churn * tenth / 10);
+        for round in rounds {
+            let user = seed::user_id(random.below(args.users));
+            let session = seeder.login(&user, first_login + round).session;
+            store
+                .create(&session)
+                .await
+                .map_err(|e| format!("create: {e}"))?;
+            match store.revoke(session.session_id()).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err("revoke: the session just created is not there".into()),
+                Err(e) => return Err(format!("revoke: {e}")),
+            }
+        }
+        println!("churn_disk_bytes_{tenth}: {}", seed::disk_bytes(&args.dir));
+    }
+    let rate = args.churn as f64 / started.elapsed().as_secs_f64();
+    println!("churn_rounds_per_s: {rate:.0}");
     Ok(())
 }
 
