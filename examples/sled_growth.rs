@@ -12,6 +12,8 @@
 //! pairs. The patterns:
 //! - `random`: one tree, random 64-byte keys (like the token hashes), 250-byte values; a pair
 //!   inserts a new key and removes a random live one;
+//! - `in-out`: one tree of random 64-byte keys, 250-byte values; a pair inserts a new key and
+//!   removes that same key (a token's hash in `by_access`, from a login to its logout);
 //! - `increasing`: one tree, increasing 8-byte keys (like session ids and expiry keys); a pair
 //!   inserts the next key and removes it;
 //! - `buckets`: one tree holding, for each of `--entries / 1000` users, 2 KB values under
@@ -33,7 +35,7 @@ use std::time::Instant;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-const USAGE: &str = "usage: sled_growth <new dir> random|increasing|buckets|five-trees|one-tree \
+const USAGE: &str = "usage: sled_growth <new dir> random|in-out|increasing|buckets|five-trees|one-tree \
                      [--entries N] [--pairs N] [--no-transaction]";
 
 /// The value of one session's entry under its user, about a bucket record's size.
@@ -42,6 +44,7 @@ const ENTRY_LEN: usize = 250;
 #[derive(Clone, Copy, PartialEq)]
 enum Pattern {
     Random,
+    InOut,
     Increasing,
     Buckets,
     FiveTrees,
@@ -78,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
         <[String; 2]>::try_from(positional).map_err(|_| "two arguments are needed".to_owned())?;
     let pattern = match pattern.as_str() {
         "random" => Pattern::Random,
+        "in-out" => Pattern::InOut,
         "increasing" => Pattern::Increasing,
         "buckets" => Pattern::Buckets,
         "five-trees" => Pattern::FiveTrees,
@@ -206,11 +210,11 @@ fn run(args: &Args) -> sled::Result<()> {
         Ok(())
     };
     match args.pattern {
-        Pattern::Random | Pattern::Increasing => {
+        Pattern::Random | Pattern::InOut | Pattern::Increasing => {
             for n in 0..args.entries {
                 let key = match args.pattern {
-                    Pattern::Random => hash_key(n),
-                    _ => n.to_be_bytes().to_vec(),
+                    Pattern::Increasing => n.to_be_bytes().to_vec(),
+                    _ => hash_key(n),
                 };
                 batches[0].insert(key, vec![7; ENTRY_LEN]);
                 if n % 10_000 == 9_999 {
@@ -263,10 +267,14 @@ fn run(args: &Args) -> sled::Result<()> {
                 while trees[0].remove(hash_key(random.next() % n))?.is_none() {}
                 db.flush()?;
             }
-            Pattern::Increasing => {
-                trees[0].insert(n.to_be_bytes(), vec![7; ENTRY_LEN])?;
+            Pattern::InOut | Pattern::Increasing => {
+                let key = match args.pattern {
+                    Pattern::Increasing => n.to_be_bytes().to_vec(),
+                    _ => hash_key(n),
+                };
+                trees[0].insert(key.as_slice(), vec![7; ENTRY_LEN])?;
                 db.flush()?;
-                trees[0].remove(n.to_be_bytes())?;
+                trees[0].remove(key)?;
                 db.flush()?;
             }
             Pattern::Buckets => {
