@@ -28,12 +28,16 @@
 
 #![warn(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
+
+#[path = "../benches/support/seed.rs"]
+#[allow(dead_code)]
+mod seed;
 
 const USAGE: &str = "usage: sled_growth <new dir> random|in-out|increasing|buckets|five-trees|one-tree \
                      [--entries N] [--pairs N] [--no-transaction]";
@@ -118,23 +122,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// SplitMix64: the same numbers every run.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 /// A 64-byte key made from `n` alone, as random as a token's hash.
 fn hash_key(n: u64) -> Vec<u8> {
-    let mut random = SplitMix(n);
-    (0..8).flat_map(|_| random.next().to_be_bytes()).collect()
+    let mut random = seed::SplitMix(n);
+    (0..8)
+        .flat_map(|_| random.below(u64::MAX).to_be_bytes())
+        .collect()
 }
 
 /// One session's entries, as (tree, key, value): `sessions`, `by_access`, `by_refresh`,
@@ -159,21 +152,6 @@ fn bucket_key(user: u64, number: u64) -> Vec<u8> {
     let mut key = format!("{user:024x}").into_bytes();
     key.extend_from_slice(&number.to_be_bytes());
     key
-}
-
-/// Bytes on disk under `dir`.
-fn disk_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => disk_bytes(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 fn run(args: &Args) -> sled::Result<()> {
@@ -252,10 +230,10 @@ fn run(args: &Args) -> sled::Result<()> {
     println!(
         "filled {} entries: {} MB",
         args.entries,
-        disk_bytes(&args.dir) / 1_000_000
+        seed::disk_bytes(&args.dir) / 1_000_000
     );
 
-    let mut random = SplitMix(42);
+    let mut random = seed::SplitMix(42);
     let started = Instant::now();
     for pair in 0..args.pairs {
         let n = args.entries + pair;
@@ -264,7 +242,7 @@ fn run(args: &Args) -> sled::Result<()> {
                 trees[0].insert(hash_key(n), vec![7; ENTRY_LEN])?;
                 db.flush()?;
                 // A random live key: most of those drawn early on still are.
-                while trees[0].remove(hash_key(random.next() % n))?.is_none() {}
+                while trees[0].remove(hash_key(random.below(n)))?.is_none() {}
                 db.flush()?;
             }
             Pattern::InOut | Pattern::Increasing => {
@@ -278,7 +256,7 @@ fn run(args: &Args) -> sled::Result<()> {
                 db.flush()?;
             }
             Pattern::Buckets => {
-                let user = random.next() % users;
+                let user = random.below(users);
                 for value in [&grown_bucket, &open_bucket] {
                     trees[0].insert(bucket_key(user, buckets_per_user - 1), value.as_slice())?;
                     trees[0].insert(format!("{user:024x}").into_bytes(), &[1; 8][..])?;
@@ -297,7 +275,7 @@ fn run(args: &Args) -> sled::Result<()> {
             println!(
                 "{} pairs: {} MB ({:.0} pairs/s)",
                 pair + 1,
-                disk_bytes(&args.dir) / 1_000_000,
+                seed::disk_bytes(&args.dir) / 1_000_000,
                 (pair + 1) as f64 / started.elapsed().as_secs_f64()
             );
         }
