@@ -39,7 +39,8 @@ use sled::transaction::ConflictableTransactionError;
 #[allow(dead_code)]
 mod seed;
 
-const USAGE: &str = "usage: sled_growth <new dir> random|in-out|increasing|buckets|five-trees|one-tree \
+const USAGE: &str = "usage: sled_growth <new dir> \
+                     random|in-out|increasing|buckets|five-trees|one-tree \
                      [--entries N] [--pairs N] [--no-transaction]";
 
 /// The value of one session's entry under its user, about a bucket record's size.
@@ -130,14 +131,26 @@ fn hash_key(n: u64) -> Vec<u8> {
         .collect()
 }
 
+/// The key of entry `n` in the single-tree patterns: increasing, or random.
+fn single_key(pattern: Pattern, n: u64) -> Vec<u8> {
+    match pattern {
+        Pattern::Increasing => n.to_be_bytes().to_vec(),
+        _ => hash_key(n),
+    }
+}
+
+/// A user's key prefix, like the store's for a 24-hex-digit id; alone, the user's head.
+fn user_prefix(user: u64) -> Vec<u8> {
+    format!("{user:024x}").into_bytes()
+}
+
 /// One session's entries, as (tree, key, value): `sessions`, `by_access`, `by_refresh`,
 /// `by_expiry`, `by_user`.
 fn session_entries(n: u64, users: u64) -> [(usize, Vec<u8>, Vec<u8>); 5] {
     let id = n.to_be_bytes().to_vec();
     let mut expiry = (n + (1 << 40)).to_be_bytes().to_vec();
     expiry.extend_from_slice(&id);
-    let mut user_key = format!("{:024x}", n % users).into_bytes();
-    user_key.extend_from_slice(&id);
+    let user_key = [user_prefix(n % users), id.clone()].concat();
     [
         (0, id.clone(), vec![2; 30]),
         (1, hash_key(2 * n), vec![3; 40]),
@@ -149,9 +162,7 @@ fn session_entries(n: u64, users: u64) -> [(usize, Vec<u8>, Vec<u8>); 5] {
 
 /// A user's bucket key (`buckets`).
 fn bucket_key(user: u64, number: u64) -> Vec<u8> {
-    let mut key = format!("{user:024x}").into_bytes();
-    key.extend_from_slice(&number.to_be_bytes());
-    key
+    [user_prefix(user), number.to_be_bytes().to_vec()].concat()
 }
 
 fn run(args: &Args) -> sled::Result<()> {
@@ -190,11 +201,7 @@ fn run(args: &Args) -> sled::Result<()> {
     match args.pattern {
         Pattern::Random | Pattern::InOut | Pattern::Increasing => {
             for n in 0..args.entries {
-                let key = match args.pattern {
-                    Pattern::Increasing => n.to_be_bytes().to_vec(),
-                    _ => hash_key(n),
-                };
-                batches[0].insert(key, vec![7; ENTRY_LEN]);
+                batches[0].insert(single_key(args.pattern, n), vec![7; ENTRY_LEN]);
                 if n % 10_000 == 9_999 {
                     apply(&mut batches)?;
                 }
@@ -210,7 +217,7 @@ fn run(args: &Args) -> sled::Result<()> {
                     };
                     batches[0].insert(bucket_key(user, number), value.as_slice());
                 }
-                batches[0].insert(format!("{user:024x}").into_bytes(), &[0; 8][..]);
+                batches[0].insert(user_prefix(user), &[0; 8][..]);
                 apply(&mut batches)?;
             }
         }
@@ -246,10 +253,7 @@ fn run(args: &Args) -> sled::Result<()> {
                 db.flush()?;
             }
             Pattern::InOut | Pattern::Increasing => {
-                let key = match args.pattern {
-                    Pattern::Increasing => n.to_be_bytes().to_vec(),
-                    _ => hash_key(n),
-                };
+                let key = single_key(args.pattern, n);
                 trees[0].insert(key.as_slice(), vec![7; ENTRY_LEN])?;
                 db.flush()?;
                 trees[0].remove(key)?;
@@ -259,7 +263,7 @@ fn run(args: &Args) -> sled::Result<()> {
                 let user = random.below(users);
                 for value in [&grown_bucket, &open_bucket] {
                     trees[0].insert(bucket_key(user, buckets_per_user - 1), value.as_slice())?;
-                    trees[0].insert(format!("{user:024x}").into_bytes(), &[1; 8][..])?;
+                    trees[0].insert(user_prefix(user), &[1; 8][..])?;
                     db.flush()?;
                 }
             }

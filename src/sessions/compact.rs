@@ -3,10 +3,13 @@
 //! sled writes every change to the end of its file and takes the space of stale copies back
 //! only a segment at a time, so a store's file grows to several times what it holds and never
 //! shrinks: a 300k-session store filled login by login took 649 MB on disk for 147 MB of
-//! keys and values, and 356–367 MB once compacted (benches/README.md). `sessiongate compact`, run while the gateway is
-//! stopped, writes every tree key by key, in order, into a new store, checks the copy against
-//! the original entry by entry, and only then puts it in the original's place
-//! ([`compact_in_place`]) or leaves it where it was asked for ([`compact_into`]).
+//! keys and values, and 356–367 MB once compacted (benches/README.md). A compacted store that
+//! takes logins and logouts again grows back, to about 9 times that at 300k, so this gives
+//! back what a burst of writes left rather than keeping a busy store small.
+//! `sessiongate compact`, run while the gateway is stopped, writes every tree key by key, in
+//! order, into a new store, checks the copy against the original entry by entry, and only
+//! then puts it in the original's place ([`compact_in_place`]) or leaves it where it was
+//! asked for ([`compact_into`]).
 //!
 //! Nothing is lost on the way: the original is opened (and so locked against a gateway) for
 //! the whole run and only read (sled itself writes some bookkeeping when it opens a store); a
@@ -328,19 +331,15 @@ fn tree_names(db: &sled::Db) -> Vec<sled::IVec> {
 /// meanwhile.
 fn wait_released(dir: &Path) -> Result<(), CompactError> {
     let path = dir.join("db");
-    let failed = |source| CompactError::Io {
-        path: path.clone(),
-        source,
-    };
-    let file = std::fs::File::open(&path).map_err(failed)?;
+    let file = std::fs::File::open(&path).map_err(io_error(&path))?;
     for _ in 0..500 {
         match file.try_lock() {
-            Ok(()) => return file.unlock().map_err(failed),
+            Ok(()) => return file.unlock().map_err(io_error(&path)),
             Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(10)),
-            Err(std::fs::TryLockError::Error(error)) => return Err(failed(error)),
+            Err(std::fs::TryLockError::Error(error)) => return Err(io_error(&path)(error)),
         }
     }
-    Err(failed(io::Error::other(
+    Err(io_error(&path)(io::Error::other(
         "the store's lock is still held after 5 s",
     )))
 }
