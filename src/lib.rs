@@ -24,6 +24,16 @@
 // `expect("why")` instead of a bare unwrap outside tests (see conventions).
 #![warn(clippy::unwrap_used)]
 
+/// The global allocator: mimalloc, unless built without the `mimalloc` feature. It is set
+/// here rather than in the binary so that the examples and benches that measure the store
+/// measure it with the allocator the gateway runs with. sled keeps its page cache as
+/// millions of small heap blocks: with glibc's malloc, opening a 10-million-session store
+/// spent 96 % of its 14 minutes in `free`, and a compaction more than half its time
+/// (benches/README.md, "The allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod admin;
 pub mod api;
 pub mod auth;
