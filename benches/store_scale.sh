@@ -10,7 +10,7 @@
 #                                                   # same DATA_DIR measures it again, no fill
 #   COMPACT=1 DATA_DIR=/big/disk/store benches/store_scale.sh  # compact it, then measure
 #
-# Needs: cargo, and disk: up to about 4 KB per session (10 million: 39.5–40.7 GB) where the store goes.
+# Needs: cargo, and disk: up to about 5 KB per session (10 million: 39.3–49.5 GB) where the store goes.
 #
 # Environment (defaults in brackets):
 #   SESSIONS [10000000]  sessions in the store
@@ -82,7 +82,7 @@ if [[ -s $params ]]; then
 else
   [[ ! -e $store ]] || die "$store exists but $params does not: not a store this script filled"
   mkdir -p "$(dirname "$store")"
-  need=$((SESSIONS * 4500))
+  need=$((SESSIONS * 5500))
   avail=$(df --output=avail -B1 "$(dirname "$store")" | tail -n1)
   if ((avail < need)); then
     die "about $((need >> 30)) GiB are needed in $(dirname "$store"), $((avail >> 30)) GiB are free (DATA_DIR= elsewhere?)"
