@@ -1,5 +1,5 @@
 //! How sled's file grows under churn, for the write patterns the session store is made of:
-//! sled alone, not the gateway's code (benches/README.md, "The store grows back").
+//! sled alone, not the gateway's code (benches/README.md, "How long a compaction lasts").
 //!
 //! ```sh
 //! cargo run --release --example sled_growth -- <new dir> <pattern> \
