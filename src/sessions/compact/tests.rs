@@ -1,7 +1,7 @@
 use super::*;
 
 use crate::auth::token_hash;
-use crate::sessions::store::tests::open;
+use crate::sessions::store::sled::tests::open;
 use crate::sessions::store::{AccessGrant, RotatedToken};
 use crate::sessions::{Device, Session, SessionStore, SledStore};
 

@@ -24,9 +24,10 @@ use std::ops::{Bound, Range};
 use compact_str::CompactString;
 use dashmap::DashMap;
 
-use super::{AccessGrant, StoreError, decode_grant};
+use super::layout::{corrupt, decode_grant};
 use crate::auth::TokenHash;
 use crate::sessions::SessionId;
+use crate::sessions::store::{AccessGrant, StoreError};
 
 /// How many leading bytes of a token's SHA-512 key the copy.
 const KEY_BYTES: usize = 16;
@@ -122,7 +123,7 @@ impl AccessIndex {
         for entry in tree.range((start, end)) {
             let (hash, value) = entry?;
             if hash.len() != std::mem::size_of::<TokenHash>() {
-                return Err(super::corrupt("access index key of the wrong length"));
+                return Err(corrupt("access index key of the wrong length"));
             }
             self.put(&hash, decode_grant(&value)?);
         }

@@ -1,0 +1,182 @@
+//! Rotating and revoking sessions: what changes and what stays.
+
+use super::*;
+
+pub(crate) async fn rotate_replaces_hashes_and_expiry_in_place(fixture: impl Fixture) {
+    let store = fixture.store();
+    let older = session(1, "u", 1_000, 5_000);
+    let younger = session(2, "u", 2_000, 6_000);
+    store.create(&older).await.expect("create");
+    store.create(&younger).await.expect("create");
+
+    let new_access = token_hash("access 1 rotated");
+    let new_refresh = token_hash("refresh 1 rotated");
+    let rotated = store
+        .rotate(older.session_id(), new_access, new_refresh, 50_000, 4_000)
+        .await
+        .expect("rotate")
+        .expect("the session exists");
+
+    let expected = Session {
+        access_hash: new_access,
+        refresh_hash: new_refresh,
+        expire_at_ms: 50_000,
+        updated_at_ms: 4_000,
+        ..older.clone()
+    };
+    assert_eq!(rotated, expected);
+    assert_eq!(rotated.id, older.id);
+    assert_eq!(rotated.created_at_ms, 1_000);
+    assert_eq!(
+        store.get(older.session_id()).await.expect("get"),
+        Some(expected.clone())
+    );
+
+    assert_eq!(
+        store.find_access(&older.access_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.find_refresh(&older.refresh_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.find_access(&new_access).await.expect("find"),
+        Some(grant(&expected))
+    );
+    assert_eq!(
+        store.find_refresh(&new_refresh).await.expect("find"),
+        Some(expected.clone())
+    );
+
+    // Still one record, still listed by creation time, the other session untouched.
+    assert_eq!(count(store).await, 2);
+    assert_eq!(listed(store, "u").await, [[1; 12], [2; 12]]);
+    // The listing shows the rotated record, not the copy made at creation.
+    assert_eq!(
+        store.list_user("u").await.expect("list"),
+        [expected.clone(), younger.clone()]
+    );
+    assert_eq!(
+        store.find_access(&younger.access_hash).await.expect("find"),
+        Some(grant(&younger))
+    );
+}
+
+pub(crate) async fn rotate_of_a_missing_session_is_none_and_indexes_nothing(fixture: impl Fixture) {
+    let store = fixture.store();
+    let s = session(1, "u", 1_000, 5_000);
+    store.create(&s).await.expect("create");
+
+    let new_access = token_hash("a");
+    let new_refresh = token_hash("r");
+    let rotated = store
+        .rotate(SessionId([7; 12]), new_access, new_refresh, 9_000, 2_000)
+        .await
+        .expect("rotate");
+    assert_eq!(rotated, None);
+    assert_eq!(store.find_access(&new_access).await.expect("find"), None);
+    assert_eq!(store.find_refresh(&new_refresh).await.expect("find"), None);
+    assert_eq!(count(store).await, 1);
+
+    // Revoked, then rotated: still gone.
+    store.revoke(s.session_id()).await.expect("revoke");
+    let rotated = store
+        .rotate(s.session_id(), new_access, new_refresh, 9_000, 2_000)
+        .await
+        .expect("rotate");
+    assert_eq!(rotated, None);
+    assert_eq!(count(store).await, 0);
+    assert_eq!(store.find_access(&new_access).await.expect("find"), None);
+}
+
+pub(crate) async fn revoke_removes_the_session_and_every_index_entry(fixture: impl Fixture) {
+    let store = fixture.store();
+    let gone = session(1, "u", 1_000, 5_000);
+    let kept = session(2, "u", 2_000, 5_000);
+    store.create(&gone).await.expect("create");
+    store.create(&kept).await.expect("create");
+
+    let revoked = store.revoke(gone.session_id()).await.expect("revoke");
+    assert_eq!(revoked, Some(gone.clone()));
+
+    assert_eq!(
+        store.find_access(&gone.access_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.find_refresh(&gone.refresh_hash).await.expect("find"),
+        None
+    );
+    assert_eq!(store.get(gone.session_id()).await.expect("get"), None);
+    assert_eq!(listed(store, "u").await, [[2; 12]]);
+    assert_eq!(count(store).await, 1);
+
+    assert_eq!(store.revoke(gone.session_id()).await.expect("revoke"), None);
+    assert_eq!(count(store).await, 1);
+    assert_eq!(
+        store.revoke(kept.session_id()).await.expect("revoke"),
+        Some(kept)
+    );
+    assert_eq!(count(store).await, 0);
+}
+
+pub(crate) async fn revoke_leaves_other_sessions_working(fixture: impl Fixture) {
+    let store = fixture.store();
+    let gone = session(1, "u", 1_000, 5_000);
+    let kept = session(2, "u", 2_000, 6_000);
+    store.create(&gone).await.expect("create");
+    store.create(&kept).await.expect("create");
+
+    store.revoke(gone.session_id()).await.expect("revoke");
+    assert_eq!(
+        store.find_access(&kept.access_hash).await.expect("find"),
+        Some(grant(&kept))
+    );
+    assert_eq!(
+        store.find_refresh(&kept.refresh_hash).await.expect("find"),
+        Some(kept.clone())
+    );
+    assert_eq!(store.get(kept.session_id()).await.expect("get"), Some(kept));
+}
+
+pub(crate) async fn revoke_user_removes_only_that_user(fixture: impl Fixture) {
+    let store = fixture.store();
+    let mine = [
+        session(1, "ab", 1_000, 9_000),
+        session(2, "ab", 2_000, 9_000),
+        session(3, "ab", 3_000, 9_000),
+    ];
+    let theirs = [
+        session(4, "abc", 1_500, 9_000),
+        session(5, "a", 2_500, 9_000),
+    ];
+    for s in mine.iter().chain(&theirs) {
+        store.create(s).await.expect("create");
+    }
+
+    assert_eq!(store.revoke_user("ab").await.expect("revoke_user"), 3);
+
+    for s in &mine {
+        assert_eq!(store.get(s.session_id()).await.expect("get"), None);
+        assert_eq!(store.find_access(&s.access_hash).await.expect("find"), None);
+        assert_eq!(
+            store.find_refresh(&s.refresh_hash).await.expect("find"),
+            None
+        );
+    }
+    assert!(listed(store, "ab").await.is_empty());
+    for s in &theirs {
+        assert_eq!(
+            store.find_access(&s.access_hash).await.expect("find"),
+            Some(grant(s))
+        );
+    }
+    assert_eq!(listed(store, "abc").await, [[4; 12]]);
+    assert_eq!(listed(store, "a").await, [[5; 12]]);
+    assert_eq!(count(store).await, 2);
+
+    assert_eq!(store.revoke_user("ab").await.expect("revoke_user"), 0);
+    assert_eq!(store.revoke_user("nobody").await.expect("revoke_user"), 0);
+    assert_eq!(count(store).await, 2);
+}
