@@ -75,7 +75,7 @@ impl SledStore {
     /// Imports sessions in bulk: for seeding benchmarks, and for migrations (the uploader's
     /// existing sessions). Returns how many were imported; they are on disk when it returns.
     ///
-    /// The result is what [`SessionStore::create`] for each session in turn would give (a
+    /// The result is what [`SessionStore::create`](crate::sessions::SessionStore::create) for each session in turn would give (a
     /// session holding a token hash that an earlier one holds evicts it), but faster: one
     /// transaction per batch of 10,000 sessions and a single flush at the end instead of one
     /// per session. Each batch is atomic; a crash part-way keeps the batches before it.

@@ -1,0 +1,86 @@
+//! Reading the configuration: the TOML file, the `SESSIONGATE_*` environment overrides, and
+//! the signing secret from the variable or file the configuration names.
+
+use std::path::{Path, PathBuf};
+
+use super::validate::invalid;
+use super::{Config, ConfigError};
+
+impl Config {
+    /// Reads the file, applies the `SESSIONGATE_*` overrides from the process environment,
+    /// and validates the result.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut config = Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })?;
+        config.apply_overrides(|name| std::env::var(name).ok());
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text (no overrides, no validation).
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies the documented environment overrides, reading variables through `env`.
+    pub fn apply_overrides(&mut self, env: impl Fn(&str) -> Option<String>) {
+        if let Some(v) = env("SESSIONGATE_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = env("SESSIONGATE_UPSTREAM") {
+            self.upstream = v;
+        }
+        if let Some(v) = env("SESSIONGATE_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("SESSIONGATE_ADMIN_LISTEN") {
+            self.admin_listen = v;
+        }
+        if let Some(v) = env("SESSIONGATE_WORKERS") {
+            // A value that is not a number is reported by validate(), naming the variable.
+            self.workers = v.parse().unwrap_or(usize::MAX);
+        }
+        if let Some(v) = env("SESSIONGATE_TLS_CERT") {
+            self.tls.cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("SESSIONGATE_TLS_KEY") {
+            self.tls.key = Some(PathBuf::from(v));
+        }
+    }
+
+    /// Reads the signing secret from the file or environment variable the config names.
+    /// The error says where it looked, never what it found.
+    pub fn load_secret(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<u8>, ConfigError> {
+        let secret = match &self.auth.secret_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| invalid("auth.secret_file", path.display(), e))?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+            None => env(&self.auth.secret_env).ok_or_else(|| {
+                invalid(
+                    "auth.secret_env",
+                    &self.auth.secret_env,
+                    "the environment variable it names is not set: the gateway needs the \
+                     uploader's signing secret",
+                )
+            })?,
+        };
+        if secret.is_empty() {
+            let key = match self.auth.secret_file {
+                Some(_) => "auth.secret_file",
+                None => "auth.secret_env",
+            };
+            return Err(invalid(key, "", "the secret is empty"));
+        }
+        Ok(secret.into_bytes())
+    }
+}

@@ -1,0 +1,304 @@
+//! Checking the configuration: every value, each error naming the key and the bad value, and
+//! the parsed forms of the values that need parsing.
+
+use std::net::SocketAddr;
+
+use super::{Config, RoutesConfig};
+use crate::routes::RoutePattern;
+
+/// The smallest read buffer hyper accepts.
+const MIN_READ_BUFFER_BYTES: usize = 8 * 1024;
+/// The largest read buffer allowed: far past where larger reads stop saving CPU.
+const MAX_READ_BUFFER_BYTES: usize = 16 << 20;
+
+/// A configuration error, naming the key and the bad value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (serde's message names the key).
+    #[error("config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A key has a bad value.
+    #[error("config key `{key}`: {message} (got {value:?})")]
+    Invalid {
+        /// The key, dotted (`auth.algorithm`).
+        key: String,
+        /// The bad value.
+        value: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+pub(super) fn invalid(key: &str, value: impl ToString, message: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.to_string(),
+        message: message.to_string(),
+    }
+}
+
+impl Config {
+    /// Checks every value; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        self.admin_addr()?;
+        if self.workers > 1024 {
+            return Err(invalid(
+                "workers (or SESSIONGATE_WORKERS)",
+                self.workers,
+                "expected 0 (one per core) up to 1024",
+            ));
+        }
+        self.validate_limits()?;
+        self.validate_tls()?;
+        match self.log.format.as_str() {
+            "text" | "json" => {}
+            other => return Err(invalid("log.format", other, "expected text or json")),
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", &self.log.level, e))?;
+        self.upstream_uri()?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "", "must not be empty"));
+        }
+        let prefix = &self.api_prefix;
+        if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.ends_with('/')) {
+            return Err(invalid(
+                "api_prefix",
+                prefix,
+                "must be empty or start with '/' and not end with '/'",
+            ));
+        }
+        self.algorithm()?;
+        if self.auth.secret_env.is_empty() && self.auth.secret_file.is_none() {
+            return Err(invalid(
+                "auth.secret_env",
+                "",
+                "name a variable or set auth.secret_file",
+            ));
+        }
+        if self.proxy.upstream_timeout_seconds == 0 {
+            return Err(invalid(
+                "proxy.upstream_timeout_seconds",
+                0,
+                "must be at least 1",
+            ));
+        }
+        for (key, name) in [
+            ("proxy.user_header", &self.proxy.user_header),
+            ("proxy.session_header", &self.proxy.session_header),
+        ] {
+            http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| invalid(key, name, "not a valid header name"))?;
+        }
+        if let Some(name) = &self.sessions.location_header {
+            http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                invalid("sessions.location_header", name, "not a valid header name")
+            })?;
+        }
+        let endpoint = &self.sessions.endpoint;
+        if !endpoint.starts_with('/') || endpoint.len() < 2 || endpoint.ends_with('/') {
+            return Err(invalid(
+                "sessions.endpoint",
+                endpoint,
+                "must start with '/' and not end with '/'",
+            ));
+        }
+        if self.sessions.capture_limit_bytes < 1024 {
+            return Err(invalid(
+                "sessions.capture_limit_bytes",
+                self.sessions.capture_limit_bytes,
+                "must be at least 1024",
+            ));
+        }
+        if self.sessions.sweep_interval_seconds == 0 {
+            return Err(invalid(
+                "sessions.sweep_interval_seconds",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if !(1..=1 << 20).contains(&self.sessions.cache_mib) {
+            return Err(invalid(
+                "sessions.cache_mib",
+                self.sessions.cache_mib,
+                "expected 1 to 1048576 (MiB)",
+            ));
+        }
+        self.route_patterns()?;
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        for (key, value) in [
+            (
+                "limits.header_read_timeout_seconds",
+                l.header_read_timeout_seconds,
+            ),
+            ("limits.keep_alive_idle_seconds", l.keep_alive_idle_seconds),
+            ("limits.shutdown_grace_seconds", l.shutdown_grace_seconds),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, value, "must be at least 1"));
+            }
+        }
+        if l.max_header_bytes < 1024 {
+            return Err(invalid(
+                "limits.max_header_bytes",
+                l.max_header_bytes,
+                "must be at least 1024",
+            ));
+        }
+        // hyper refuses a read buffer under 8 KiB (it panics); one under the head limit would
+        // make that limit unreachable.
+        let least = l.max_header_bytes.max(MIN_READ_BUFFER_BYTES);
+        if !(least..=MAX_READ_BUFFER_BYTES).contains(&l.read_buffer_bytes) {
+            return Err(invalid(
+                "limits.read_buffer_bytes",
+                l.read_buffer_bytes,
+                format!(
+                    "expected {least} (8192 or limits.max_header_bytes, the larger) to {MAX_READ_BUFFER_BYTES}"
+                ),
+            ));
+        }
+        if l.max_connections == 0 {
+            return Err(invalid("limits.max_connections", 0, "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let t = &self.tls;
+        match (&t.cert, &t.key) {
+            (Some(_), None) => Err(invalid(
+                "tls.key",
+                "",
+                "tls.cert is set, so tls.key must be too",
+            )),
+            (None, Some(_)) => Err(invalid(
+                "tls.cert",
+                "",
+                "tls.key is set, so tls.cert must be too",
+            )),
+            (None, None) if t.redirect_listen.is_some() => Err(invalid(
+                "tls.redirect_listen",
+                t.redirect_listen.as_deref().unwrap_or_default(),
+                "redirects to HTTPS need tls.cert and tls.key",
+            )),
+            _ => {
+                if let Some(addr) = &t.redirect_listen {
+                    addr.parse::<SocketAddr>()
+                        .map_err(|_| invalid("tls.redirect_listen", addr, "expected host:port"))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The admin listener's address, if there is one.
+    pub fn admin_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.admin_listen.is_empty() {
+            return Ok(None);
+        }
+        self.admin_listen.parse().map(Some).map_err(|_| {
+            invalid(
+                "admin_listen",
+                &self.admin_listen,
+                "expected host:port, e.g. 127.0.0.1:9090",
+            )
+        })
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                &self.listen,
+                "expected host:port, e.g. 127.0.0.1:8080",
+            )
+        })
+    }
+
+    /// The upstream base URL, parsed: `http` scheme, a host, no query.
+    pub fn upstream_uri(&self) -> Result<http::Uri, ConfigError> {
+        let bad = |why: &str| invalid("upstream", &self.upstream, why);
+        let uri: http::Uri = self
+            .upstream
+            .parse()
+            .map_err(|_| bad("not a URL, expected e.g. http://127.0.0.1:3000"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(bad("only http:// upstreams are supported"));
+        }
+        if uri.authority().is_none() {
+            return Err(bad("has no host"));
+        }
+        if uri.query().is_some() {
+            return Err(bad("must not have a query"));
+        }
+        Ok(uri)
+    }
+
+    /// The configured JWT algorithm.
+    pub fn algorithm(&self) -> Result<jsonwebtoken::Algorithm, ConfigError> {
+        match self.auth.algorithm.as_str() {
+            "HS256" => Ok(jsonwebtoken::Algorithm::HS256),
+            "HS384" => Ok(jsonwebtoken::Algorithm::HS384),
+            "HS512" => Ok(jsonwebtoken::Algorithm::HS512),
+            other => Err(invalid(
+                "auth.algorithm",
+                other,
+                "expected HS256, HS384 or HS512",
+            )),
+        }
+    }
+
+    /// Every route list, parsed, with its key.
+    pub fn route_patterns(&self) -> Result<RoutePatterns, ConfigError> {
+        let parse = |key: &str, list: &[String]| -> Result<Vec<RoutePattern>, ConfigError> {
+            list.iter()
+                .map(|text| RoutePattern::parse(text).map_err(|why| invalid(key, text, why)))
+                .collect()
+        };
+        let r = &self.routes;
+        Ok(RoutePatterns {
+            public: parse("routes.public", &r.public)?,
+            api_key: parse("routes.api_key", &r.api_key)?,
+            login: parse("routes.login", &r.login)?,
+            refresh: parse("routes.refresh", &r.refresh)?,
+            logout: parse("routes.logout", &r.logout)?,
+            end_all_sessions: parse("routes.end_all_sessions", &r.end_all_sessions)?,
+        })
+    }
+}
+
+/// The parsed route lists of [`RoutesConfig`].
+#[derive(Debug, Clone, Default)]
+pub struct RoutePatterns {
+    /// See [`RoutesConfig::public`].
+    pub public: Vec<RoutePattern>,
+    /// See [`RoutesConfig::api_key`].
+    pub api_key: Vec<RoutePattern>,
+    /// See [`RoutesConfig::login`].
+    pub login: Vec<RoutePattern>,
+    /// See [`RoutesConfig::refresh`].
+    pub refresh: Vec<RoutePattern>,
+    /// See [`RoutesConfig::logout`].
+    pub logout: Vec<RoutePattern>,
+    /// See [`RoutesConfig::end_all_sessions`].
+    pub end_all_sessions: Vec<RoutePattern>,
+}
