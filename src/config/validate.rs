@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use super::{Config, RoutesConfig};
+use super::Config;
 use crate::routes::RoutePattern;
 
 /// The smallest read buffer hyper accepts.
@@ -286,19 +286,19 @@ impl Config {
     }
 }
 
-/// The parsed route lists of [`RoutesConfig`].
+/// The parsed route lists of [`RoutesConfig`](super::RoutesConfig).
 #[derive(Debug, Clone, Default)]
 pub struct RoutePatterns {
-    /// See [`RoutesConfig::public`].
+    /// See [`RoutesConfig::public`](super::RoutesConfig::public).
     pub public: Vec<RoutePattern>,
-    /// See [`RoutesConfig::api_key`].
+    /// See [`RoutesConfig::api_key`](super::RoutesConfig::api_key).
     pub api_key: Vec<RoutePattern>,
-    /// See [`RoutesConfig::login`].
+    /// See [`RoutesConfig::login`](super::RoutesConfig::login).
     pub login: Vec<RoutePattern>,
-    /// See [`RoutesConfig::refresh`].
+    /// See [`RoutesConfig::refresh`](super::RoutesConfig::refresh).
     pub refresh: Vec<RoutePattern>,
-    /// See [`RoutesConfig::logout`].
+    /// See [`RoutesConfig::logout`](super::RoutesConfig::logout).
     pub logout: Vec<RoutePattern>,
-    /// See [`RoutesConfig::end_all_sessions`].
+    /// See [`RoutesConfig::end_all_sessions`](super::RoutesConfig::end_all_sessions).
     pub end_all_sessions: Vec<RoutePattern>,
 }
