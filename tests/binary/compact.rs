@@ -1,0 +1,86 @@
+//! The `compact` subcommand: refused on a running gateway's store, then, the gateway stopped,
+//! a copy elsewhere and a compaction in place that keep every session.
+
+use std::path::Path;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::child::{PRESET, run_to_end, sessiongate};
+use crate::gateway::{Launch, RunningGateway, call, login, start_gateway, start_gateway_in};
+
+/// `compact` with the preset and `extra` arguments, on the store in `work/sessions`: status,
+/// stdout and stderr.
+async fn compact(work: &Path, extra: &[&str]) -> (ExitStatus, String, String) {
+    let mut command = sessiongate(work);
+    command
+        .env("SESSIONGATE_DATA_DIR", work.join("sessions"))
+        .args(["compact", "--config", PRESET])
+        .args(extra);
+    tokio::task::spawn_blocking(move || run_to_end(&mut command))
+        .await
+        .expect("the compaction's waiter does not panic")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compact_refuses_a_running_gateways_store_then_keeps_every_session() {
+    let gateway = start_gateway(Launch::Preset).await;
+    let (access, _) = login(&gateway).await;
+    let bearer = format!("Bearer {access}");
+    let list = |main| {
+        let bearer = bearer.clone();
+        async move {
+            call(
+                main,
+                "GET",
+                "/api/account/sessions",
+                &[("authorization", &bearer)],
+                None,
+            )
+            .await
+        }
+    };
+    let (status, before) = list(gateway.main).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(before["total"], 1, "{before}");
+
+    // The running gateway holds the store: refused, exit 1, and the gateway carries on.
+    let (status, stdout, stderr) = compact(gateway.work.path(), &[]).await;
+    assert_eq!(status.code(), Some(1), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stderr.contains("stop the gateway first"),
+        "stderr: {stderr}"
+    );
+    assert_eq!(list(gateway.main).await, (StatusCode::OK, before.clone()));
+
+    // Stopped, the store is compacted into another directory, then in place...
+    let RunningGateway {
+        mut child, work, ..
+    } = gateway;
+    child.terminate();
+    let status = child.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "the gateway stops: {status}");
+    let (status, stdout, stderr) = compact(work.path(), &["--to", "copy"]).await;
+    assert_eq!(status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("point data_dir at it"), "stdout: {stdout}");
+    assert!(work.path().join("copy").join("db").is_file());
+    let (status, stdout, stderr) = compact(work.path(), &[]).await;
+    assert_eq!(status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("copied and checked"), "stdout: {stdout}");
+    assert!(!work.path().join("sessions.compacting").exists());
+
+    // ...and a gateway on it knows the session, whose token still works and still revokes.
+    let gateway = start_gateway_in(Launch::Preset, work).await;
+    assert_eq!(list(gateway.main).await, (StatusCode::OK, before));
+    let (status, body) = call(
+        gateway.main,
+        "DELETE",
+        "/api/account/sessions",
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(list(gateway.main).await.0, StatusCode::UNAUTHORIZED);
+}
