@@ -185,7 +185,7 @@ async fn measure(args: &Args) -> Result<(), String> {
         for (token, user) in &tokens {
             let hash = token_hash(token);
             let started = Instant::now();
-            let grant = store.find_access(&hash).await;
+            let grant = store.find_access(user, &hash).await;
             times.push(started.elapsed());
             match grant {
                 Ok(Some(grant)) if &grant.user == user => {}
@@ -211,7 +211,7 @@ async fn measure(args: &Args) -> Result<(), String> {
             format!("a seeded token does not verify: {e:?} (access tokens live a day from --base)")
         })?;
         let live = store
-            .find_access(&token_hash(token))
+            .find_access(&claims.sub, &token_hash(token))
             .await
             .map_err(|e| format!("lookup: {e}"))?
             .filter(|grant| grant.expire_at_ms > now_ms && grant.user == claims.sub);
@@ -279,7 +279,7 @@ async fn measure_writes(
         ran.record(&mut create);
         ran.output.map_err(|e| format!("create: {e}"))?;
 
-        let ran = stall.watch(args, store.revoke(id)).await?;
+        let ran = stall.watch(args, store.revoke(&user, id)).await?;
         match ran.output {
             Ok(Some(_)) => ran.record(&mut revoke),
             Ok(None) => return Err("revoke: the session just created is not there".into()),
@@ -336,7 +336,7 @@ async fn measure_churn(
                 .create(&session)
                 .await
                 .map_err(|e| format!("create: {e}"))?;
-            match store.revoke(session.session_id()).await {
+            match store.revoke(&user, session.session_id()).await {
                 Ok(Some(_)) => {}
                 Ok(None) => return Err("revoke: the session just created is not there".into()),
                 Err(e) => return Err(format!("revoke: {e}")),

@@ -54,24 +54,27 @@ impl Admin {
 
     async fn readiness(&self) -> Response<Body> {
         let gateway = &self.gateway;
-        let store_ok = gateway.store.find_access(&[0u8; 64]).await.is_ok();
+        let store = gateway.store.ping().await;
         let now = crate::sessions::SystemClock.now_ms();
         let upstream_ok = now - gateway.upstream.last_answer_ms() < UPSTREAM_FRESH_MS
             || gateway.upstream.probe().await;
-        let status = if store_ok && upstream_ok {
+        let status = if store.is_ok() && upstream_ok {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         };
         let word = |ok: bool| if ok { "ok" } else { "failing" };
-        json_response(
-            status,
-            &json!({
-                "status": if status == StatusCode::OK { "ready" } else { "not ready" },
-                "store": word(store_ok),
-                "upstream": word(upstream_ok),
-            }),
-        )
+        let mut body = json!({
+            "status": if status == StatusCode::OK { "ready" } else { "not ready" },
+            "store": word(store.is_ok()),
+            "store_backend": gateway.store.backend(),
+            "upstream": word(upstream_ok),
+        });
+        if let Err(error) = store {
+            // What failed, never where with what credentials: the error names no URL.
+            body["store_error"] = json!(error.kind());
+        }
+        json_response(status, &body)
     }
 
     fn reload_tls(&self) -> Response<Body> {

@@ -74,14 +74,18 @@ pub async fn revoke_session(
     let now = gateway.clock.now_ms();
     let owned = gateway
         .store
-        .get(id)
+        .get(&caller.user, id)
         .await
         .map_err(store_failed)?
         .is_some_and(|s| s.user == caller.user && s.expire_at_ms > now);
     if !owned {
         return Err(GatewayError::SessionNotFound);
     }
-    let revoked = gateway.store.revoke(id).await.map_err(store_failed)?;
+    let revoked = gateway
+        .store
+        .revoke(&caller.user, id)
+        .await
+        .map_err(store_failed)?;
     gateway
         .metrics
         .sessions_revoked(RevokeReason::User, usize::from(revoked.is_some()));

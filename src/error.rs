@@ -4,7 +4,7 @@
 //! causes (store failures, upstream errors) are logged where they happen, once, and reach
 //! the client only as their code.
 
-use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::auth::TokenRejection;
@@ -34,6 +34,9 @@ pub enum GatewayError {
     UpstreamUnavailable,
     /// 504: the upstream did not answer in time.
     UpstreamTimeout,
+    /// 503: the session store cannot be reached or did not answer in time (already logged).
+    /// Session routes and the session endpoints fail closed with it; `Retry-After: 1`.
+    StoreUnavailable,
     /// 500: something failed inside the gateway (already logged).
     Internal,
 }
@@ -51,6 +54,7 @@ impl GatewayError {
             GatewayError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -94,6 +98,10 @@ impl GatewayError {
                 "UPSTREAM_TIMEOUT",
                 "The upstream server did not answer in time.",
             ),
+            GatewayError::StoreUnavailable => (
+                "STORE_UNAVAILABLE",
+                "The session store is unavailable; try again shortly.",
+            ),
             GatewayError::Internal => ("SERVER_ERROR", "Internal Server Error."),
         }
     }
@@ -118,6 +126,9 @@ impl GatewayError {
             }
             GatewayError::MethodNotAllowed(allow) => {
                 headers.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            GatewayError::StoreUnavailable => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             GatewayError::HeadTooLarge => {
                 // As hyper does past its read buffer: a client sending such heads is broken

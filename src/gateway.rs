@@ -292,7 +292,7 @@ impl Gateway {
         let claims = self.verifier.verify(token, now)?;
         let grant = self
             .store
-            .find_access(&token_hash(token))
+            .find_access(&claims.sub, &token_hash(token))
             .await
             .map_err(store_failed)?
             .filter(|grant| grant.expire_at_ms > now && grant.user == claims.sub)
@@ -406,10 +406,15 @@ fn head_len<B>(request: &Request<B>) -> usize {
     line + fields + "\r\n".len()
 }
 
-/// Logs a store failure once and turns it into a 500.
+/// Logs a store failure once and turns it into its answer: 503 when the store cannot be
+/// reached in time (the request may be retried), else 500.
 pub fn store_failed(error: StoreError) -> GatewayError {
     tracing::error!(%error, "session store failed");
-    GatewayError::Internal
+    if error.is_unavailable() {
+        GatewayError::StoreUnavailable
+    } else {
+        GatewayError::Internal
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::body::{Body, Captured, capture, full};
 use crate::error::GatewayError;
 use crate::gateway::{Caller, Exchange, Gateway, Target, store_failed};
 use crate::metrics::RevokeReason;
-use crate::sessions::{Device, Session, SessionId};
+use crate::sessions::{Device, Rotation, Session, SessionId};
 
 /// The tokens in a login, two-factor or refresh response.
 #[derive(Deserialize)]
@@ -95,12 +95,12 @@ pub async fn refresh(
     let hash = token_hash(&token);
     let found = gateway
         .store
-        .find_refresh(&hash)
+        .find_refresh(&claims.sub, &hash)
         .await
         .map_err(store_failed)?
         .filter(|s| s.expire_at_ms > now && s.user == claims.sub);
     let Some(session) = found else {
-        detect_reuse(gateway, &hash, now).await?;
+        detect_reuse(gateway, &claims.sub, &hash, now).await?;
         return Err(TokenRejection::UnknownSession.into());
     };
     exchange.caller = Some(Caller {
@@ -122,15 +122,15 @@ pub async fn refresh(
         tracing::error!(session = %session.session_id(), "refresh answered with another user's tokens; not rotated");
         return Ok(response);
     }
+    let rotation = Rotation {
+        access_hash: token_hash(&tokens.access_token),
+        refresh_hash: token_hash(&tokens.refresh_token),
+        expire_at_ms: seconds_to_ms(refresh.exp),
+        now_ms: now,
+    };
     let rotated = gateway
         .store
-        .rotate(
-            session.session_id(),
-            token_hash(&tokens.access_token),
-            token_hash(&tokens.refresh_token),
-            seconds_to_ms(refresh.exp),
-            now,
-        )
+        .rotate(&session.user, session.session_id(), rotation)
         .await
         .map_err(store_failed)?;
     match rotated {
@@ -148,12 +148,13 @@ pub async fn refresh(
 /// session is revoked at once, so both holders are refused from now on.
 async fn detect_reuse(
     gateway: &Gateway,
+    user: &str,
     hash: &TokenHash,
     now_ms: i64,
 ) -> Result<(), GatewayError> {
     let Some(rotated) = gateway
         .store
-        .find_rotated(hash)
+        .find_rotated(user, hash)
         .await
         .map_err(store_failed)?
     else {
@@ -166,7 +167,7 @@ async fn detect_reuse(
     }
     let revoked = gateway
         .store
-        .revoke(rotated.session_id)
+        .revoke(user, rotated.session_id)
         .await
         .map_err(store_failed)?;
     if let Some(session) = revoked {
@@ -192,7 +193,7 @@ pub async fn logout(
     let caller = gateway.authenticate(request.headers(), exchange).await?;
     let ended = gateway
         .store
-        .revoke(caller.session_id)
+        .revoke(&caller.user, caller.session_id)
         .await
         .map_err(store_failed)?;
     gateway

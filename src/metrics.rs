@@ -65,6 +65,7 @@ pub struct Metrics {
     pub sessions_created: IntCounter,
     sessions_revoked: IntCounterVec,
     store_duration: HistogramVec,
+    store_errors: IntCounterVec,
     /// Client connections open now.
     pub connections_open: IntGauge,
 }
@@ -165,6 +166,12 @@ impl Metrics {
                 &["op"],
                 STORE_BUCKETS,
             ),
+            store_errors: counter(
+                "sessiongate_store_errors_total",
+                "Session store failures, by backend and kind: unavailable, timeout, refused, \
+                 corrupt, io.",
+                &["backend", "kind"],
+            ),
             connections_open: gauge(
                 "sessiongate_connections_open",
                 "Client connections open now.",
@@ -245,6 +252,18 @@ impl Metrics {
             .with_label_values(&[reason.label()])
             .inc_by(count as u64);
         self.sessions_active.sub(count as i64);
+    }
+
+    /// Makes the store error series of `backend` exist at 0 (the gateway runs one backend).
+    pub fn store_errors_start(&self, backend: &'static str) {
+        for kind in ["unavailable", "timeout", "refused", "corrupt", "io"] {
+            self.store_errors.with_label_values(&[backend, kind]);
+        }
+    }
+
+    /// Counts a failed store operation.
+    pub fn store_error(&self, backend: &'static str, kind: &'static str) {
+        self.store_errors.with_label_values(&[backend, kind]).inc();
     }
 
     /// Times a store operation.

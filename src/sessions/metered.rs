@@ -1,16 +1,17 @@
 //! A [`SessionStore`] wrapper that times every operation into
-//! `sessiongate_store_operation_duration_seconds{op}`.
+//! `sessiongate_store_operation_duration_seconds{op}` and counts its failures into
+//! `sessiongate_store_errors_total{backend,kind}`.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::store::{AccessGrant, RotatedToken, SessionStore, StoreError};
+use super::store::{AccessGrant, RotatedToken, Rotation, SessionStore, StoreError};
 use super::{Session, SessionId};
 use crate::auth::TokenHash;
 use crate::metrics::Metrics;
 
-/// Times the calls it passes on to the inner store.
+/// Times the calls it passes on to the inner store, and counts their failures.
 pub struct MeteredStore {
     inner: Arc<dyn SessionStore>,
     metrics: Arc<Metrics>,
@@ -19,73 +20,99 @@ pub struct MeteredStore {
 impl MeteredStore {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn SessionStore>, metrics: Arc<Metrics>) -> MeteredStore {
+        metrics.store_errors_start(inner.backend());
         MeteredStore { inner, metrics }
+    }
+
+    /// Runs one operation of the inner store under its timer.
+    async fn observe<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let _timer = self.metrics.store_timer(op);
+        let result = call.await;
+        if let Err(error) = &result {
+            self.metrics.store_error(self.inner.backend(), error.kind());
+        }
+        result
     }
 }
 
 #[async_trait]
 impl SessionStore for MeteredStore {
     async fn create(&self, session: &Session) -> Result<Vec<SessionId>, StoreError> {
-        let _timer = self.metrics.store_timer("create");
-        self.inner.create(session).await
+        self.observe("create", self.inner.create(session)).await
     }
 
-    async fn find_access(&self, hash: &TokenHash) -> Result<Option<AccessGrant>, StoreError> {
-        let _timer = self.metrics.store_timer("find_access");
-        self.inner.find_access(hash).await
+    async fn find_access(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<AccessGrant>, StoreError> {
+        self.observe("find_access", self.inner.find_access(user, hash))
+            .await
     }
 
-    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
-        let _timer = self.metrics.store_timer("find_refresh");
-        self.inner.find_refresh(hash).await
+    async fn find_refresh(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<Session>, StoreError> {
+        self.observe("find_refresh", self.inner.find_refresh(user, hash))
+            .await
     }
 
     async fn rotate(
         &self,
+        user: &str,
         id: SessionId,
-        access_hash: TokenHash,
-        refresh_hash: TokenHash,
-        expire_at_ms: i64,
-        now_ms: i64,
+        rotation: Rotation,
     ) -> Result<Option<Session>, StoreError> {
-        let _timer = self.metrics.store_timer("rotate");
-        self.inner
-            .rotate(id, access_hash, refresh_hash, expire_at_ms, now_ms)
+        self.observe("rotate", self.inner.rotate(user, id, rotation))
             .await
     }
 
-    async fn find_rotated(&self, hash: &TokenHash) -> Result<Option<RotatedToken>, StoreError> {
-        let _timer = self.metrics.store_timer("find_rotated");
-        self.inner.find_rotated(hash).await
+    async fn find_rotated(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<RotatedToken>, StoreError> {
+        self.observe("find_rotated", self.inner.find_rotated(user, hash))
+            .await
     }
 
-    async fn revoke(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        let _timer = self.metrics.store_timer("revoke");
-        self.inner.revoke(id).await
+    async fn revoke(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.observe("revoke", self.inner.revoke(user, id)).await
     }
 
     async fn revoke_user(&self, user: &str) -> Result<usize, StoreError> {
-        let _timer = self.metrics.store_timer("revoke_user");
-        self.inner.revoke_user(user).await
+        self.observe("revoke_user", self.inner.revoke_user(user))
+            .await
     }
 
     async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError> {
-        let _timer = self.metrics.store_timer("list_user");
-        self.inner.list_user(user).await
+        self.observe("list_user", self.inner.list_user(user)).await
     }
 
-    async fn get(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        let _timer = self.metrics.store_timer("get");
-        self.inner.get(id).await
+    async fn get(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.observe("get", self.inner.get(user, id)).await
     }
 
     async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError> {
-        let _timer = self.metrics.store_timer("sweep_expired");
-        self.inner.sweep_expired(now_ms).await
+        self.observe("sweep_expired", self.inner.sweep_expired(now_ms))
+            .await
     }
 
     async fn count(&self) -> Result<usize, StoreError> {
-        let _timer = self.metrics.store_timer("count");
-        self.inner.count().await
+        self.observe("count", self.inner.count()).await
+    }
+
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.observe("ping", self.inner.ping()).await
     }
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use device::Device;
 pub use metered::MeteredStore;
-pub use store::{SessionStore, SledStore, StoreError};
+pub use store::{Rotation, SessionStore, SledStore, StoreError};
 
 use crate::auth::TokenHash;
 

@@ -24,7 +24,8 @@ pub(crate) mod sled;
 
 pub use self::sled::{DEFAULT_CACHE_BYTES, SledStore};
 
-/// A store failure: the gateway answers 500 and logs it.
+/// A store failure. [`StoreError::Unavailable`] and [`StoreError::Timeout`] are answered 503
+/// (the request may be retried); the others 500. Either way the cause is logged.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled failed (I/O, corruption).
@@ -33,6 +34,34 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("session store: corrupt record: {0}")]
     Corrupt(String),
+    /// A store across the network cannot be reached or is not serving (connection refused
+    /// or lost, loading, cluster down).
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    /// A store across the network did not answer within the configured time.
+    #[error("session store did not answer within {0} ms")]
+    Timeout(u64),
+    /// A store across the network refused a command (a script error, a wrong key type).
+    #[error("session store refused a command: {0}")]
+    Refused(String),
+}
+
+impl StoreError {
+    /// The `kind` label of `sessiongate_store_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Sled(_) => "io",
+            StoreError::Corrupt(_) => "corrupt",
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Timeout(_) => "timeout",
+            StoreError::Refused(_) => "refused",
+        }
+    }
+
+    /// Whether the store could not be reached in time (answered 503, not 500).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Timeout(_))
+    }
 }
 
 /// What the per-request check needs from the session holding an access token.
@@ -69,49 +98,88 @@ pub struct RotatedToken {
 /// Where sessions live. Every method that changes something returns once the change is
 /// durable. The interface is async so that a store shared by several gateway replicas can
 /// implement it too.
+///
+/// Every lookup and change names the user whose session it is about: the caller always knows
+/// it (the verified token's `sub`, or the caller of a session endpoint), and a store shared
+/// by replicas keeps each user's sessions together (in Redis Cluster, in one hash slot), so
+/// that a change to them is one atomic step. A session of another user is not found.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Stores a new session. Returns the ids of older sessions it replaced because they held
     /// an identical token.
     async fn create(&self, session: &Session) -> Result<Vec<SessionId>, StoreError>;
 
-    /// The session holding this access-token hash, if any (expired ones included: the
-    /// caller compares `expire_at_ms` with its clock).
-    async fn find_access(&self, hash: &TokenHash) -> Result<Option<AccessGrant>, StoreError>;
+    /// The session of `user` holding this access-token hash, if any (expired ones included:
+    /// the caller compares `expire_at_ms` with its clock). The per-request check: it must be
+    /// fast.
+    async fn find_access(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<AccessGrant>, StoreError>;
 
-    /// The session holding this refresh-token hash, if any.
-    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
+    /// The session of `user` holding this refresh-token hash, if any.
+    async fn find_refresh(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<Session>, StoreError>;
 
     /// Replaces a session's token hashes and expiry in place (same id, same creation time),
     /// and remembers the replaced refresh token (see [`SessionStore::find_rotated`]).
-    /// `None` if the session no longer exists.
+    /// `None` if `user` has no such session.
     async fn rotate(
         &self,
+        user: &str,
         id: SessionId,
-        access_hash: TokenHash,
-        refresh_hash: TokenHash,
-        expire_at_ms: i64,
-        now_ms: i64,
+        rotation: Rotation,
     ) -> Result<Option<Session>, StoreError>;
 
-    /// The session a rotated-away refresh token belonged to, while that token has not expired.
-    async fn find_rotated(&self, hash: &TokenHash) -> Result<Option<RotatedToken>, StoreError>;
+    /// The session a rotated-away refresh token of `user` belonged to, while that token has
+    /// not expired.
+    async fn find_rotated(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<RotatedToken>, StoreError>;
 
-    /// Removes one session; returns it if it existed.
-    async fn revoke(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// Removes one session of `user`; returns it if it existed.
+    async fn revoke(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError>;
 
     /// Removes every session of a user; returns how many there were.
     async fn revoke_user(&self, user: &str) -> Result<usize, StoreError>;
 
-    /// A user's sessions, oldest first.
+    /// A user's sessions, oldest first (expired ones not yet swept included).
     async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError>;
 
-    /// One session by id.
-    async fn get(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// One session of `user` by id.
+    async fn get(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError>;
 
-    /// Removes sessions whose expiry is at or before `now_ms`; returns how many.
+    /// Removes sessions whose expiry is at or before `now_ms`, and forgets rotated-away
+    /// refresh tokens past theirs; returns how many sessions.
     async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError>;
 
     /// How many sessions the store holds (may scan: for start-up, not per request).
     async fn count(&self) -> Result<usize, StoreError>;
+
+    /// Which backend this is, for metrics and logs: `sled` or `redis`.
+    fn backend(&self) -> &'static str;
+
+    /// Whether the store answers now (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A session's new tokens, from a refresh ([`SessionStore::rotate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// SHA-512 of the new access token.
+    pub access_hash: TokenHash,
+    /// SHA-512 of the new refresh token.
+    pub refresh_hash: TokenHash,
+    /// The new refresh token's expiry, ms since the epoch.
+    pub expire_at_ms: i64,
+    /// When the rotation happens, ms since the epoch.
+    pub now_ms: i64,
 }

@@ -116,7 +116,16 @@ async fn labels_stay_bounded_whatever_the_paths_and_ids() {
                     "reuse",
                 ]
                 .contains(&value.as_str()),
-                "kind" => ["connect", "timeout"].contains(&value.as_str()),
+                "kind" => [
+                    "connect",
+                    "timeout",
+                    "unavailable",
+                    "refused",
+                    "corrupt",
+                    "io",
+                ]
+                .contains(&value.as_str()),
+                "backend" => ["sled", "redis"].contains(&value.as_str()),
                 "le" | "quantile" | "version" | "op" => value.len() < 32,
                 _ => false,
             };

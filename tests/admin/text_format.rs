@@ -21,6 +21,7 @@ const FAMILIES: &[&str] = &[
     "sessiongate_sessions_created_total",
     "sessiongate_sessions_revoked_total",
     "sessiongate_store_operation_duration_seconds",
+    "sessiongate_store_errors_total",
     "sessiongate_connections_open",
     "sessiongate_build_info",
     "process_resident_memory_bytes",

@@ -1,6 +1,7 @@
 use super::*;
 
 use crate::auth::token_hash;
+use crate::sessions::store::contract::rotation;
 use crate::sessions::store::sled::tests::open;
 use crate::sessions::store::{AccessGrant, RotatedToken};
 use crate::sessions::{Device, Session, SessionStore, SledStore};
@@ -29,6 +30,11 @@ const USERS: [&str; 3] = [
     "5fc1d2e3a4b5c6d7e8f90a1d",
 ];
 
+/// Session number `n` as [`churn`] creates it, dealt round the users.
+fn dealt(n: u32) -> Session {
+    session(n, USERS[n as usize % USERS.len()])
+}
+
 /// What a store holds, read through its interface: every user's listing, and for each of
 /// the sessions created by [`churn`] what its tokens find.
 type Observed = (
@@ -45,14 +51,20 @@ async fn observe(store: &SledStore) -> Observed {
     }
     let mut found = Vec::new();
     for n in 0..CREATED {
-        let s = session(n, USERS[0]);
+        let s = dealt(n);
         found.push((
-            store.find_access(&s.access_hash).await.expect("find"),
-            store.find_refresh(&s.refresh_hash).await.expect("find"),
+            store
+                .find_access(&s.user, &s.access_hash)
+                .await
+                .expect("find"),
+            store
+                .find_refresh(&s.user, &s.refresh_hash)
+                .await
+                .expect("find"),
         ));
     }
     let rotated = store
-        .find_rotated(&session(1, USERS[0]).refresh_hash)
+        .find_rotated(&dealt(1).user, &dealt(1).refresh_hash)
         .await
         .expect("find_rotated");
     (
@@ -70,24 +82,24 @@ const CREATED: u32 = 600;
 /// change rewrites a bucket, so sled's file holds many stale copies.
 async fn churn(store: &SledStore) {
     for n in 0..CREATED {
-        store
-            .create(&session(n, USERS[n as usize % USERS.len()]))
-            .await
-            .expect("create");
+        store.create(&dealt(n)).await.expect("create");
     }
     for n in (0..CREATED).step_by(2) {
         store
-            .revoke(session(n, USERS[0]).session_id())
+            .revoke(&dealt(n).user, dealt(n).session_id())
             .await
             .expect("revoke");
     }
     let rotated = store
         .rotate(
-            session(1, USERS[0]).session_id(),
-            token_hash("access 1 rotated"),
-            token_hash("refresh 1 rotated"),
-            9_500_000,
-            5_000,
+            &dealt(1).user,
+            dealt(1).session_id(),
+            rotation(
+                token_hash("access 1 rotated"),
+                token_hash("refresh 1 rotated"),
+                9_500_000,
+                5_000,
+            ),
         )
         .await
         .expect("rotate");

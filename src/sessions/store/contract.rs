@@ -14,8 +14,8 @@ pub(crate) use expiry::*;
 pub(crate) use found::*;
 pub(crate) use restart::*;
 
-use super::{AccessGrant, SessionStore};
-use crate::auth::token_hash;
+use super::{AccessGrant, Rotation, SessionStore};
+use crate::auth::{TokenHash, token_hash};
 use crate::sessions::{Device, Session, SessionId};
 
 /// A backend's store under test, and how to restart it.
@@ -96,4 +96,19 @@ pub(crate) async fn count(store: &dyn SessionStore) -> usize {
 
 pub(crate) fn grant(session: &Session) -> AccessGrant {
     AccessGrant::of(session)
+}
+
+/// New tokens for a session, `now_ms` the time of the refresh.
+pub(crate) fn rotation(
+    access_hash: TokenHash,
+    refresh_hash: TokenHash,
+    expire_at_ms: i64,
+    now_ms: i64,
+) -> Rotation {
+    Rotation {
+        access_hash,
+        refresh_hash,
+        expire_at_ms,
+        now_ms,
+    }
 }

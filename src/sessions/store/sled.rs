@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{AccessGrant, RotatedToken, SessionStore, StoreError};
+use super::{AccessGrant, RotatedToken, Rotation, SessionStore, StoreError};
 use crate::auth::TokenHash;
 use crate::sessions::{Session, SessionId};
 
@@ -113,38 +113,55 @@ fn task_failed(e: tokio::task::JoinError) -> StoreError {
     StoreError::Sled(sled::Error::Io(std::io::Error::other(e)))
 }
 
+/// sled keeps one index for all users: a session found by token or id is handed out only
+/// when it is `user`'s, as every backend does.
 #[async_trait]
 impl SessionStore for SledStore {
     async fn create(&self, session: &Session) -> Result<Vec<SessionId>, StoreError> {
         self.insert(session.clone()).await
     }
 
-    async fn find_access(&self, hash: &TokenHash) -> Result<Option<AccessGrant>, StoreError> {
-        Ok(self.access.get(hash))
+    async fn find_access(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<AccessGrant>, StoreError> {
+        Ok(self.access.get(hash).filter(|grant| grant.user == user))
     }
 
-    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
-        self.by_refresh_hash(*hash).await
+    async fn find_refresh(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<Session>, StoreError> {
+        let found = self.by_refresh_hash(*hash).await?;
+        Ok(found.filter(|session| session.user == user))
     }
 
     async fn rotate(
         &self,
+        user: &str,
         id: SessionId,
-        access_hash: TokenHash,
-        refresh_hash: TokenHash,
-        expire_at_ms: i64,
-        now_ms: i64,
+        rotation: Rotation,
     ) -> Result<Option<Session>, StoreError> {
-        self.write(move |trees| trees.rotate(id, access_hash, refresh_hash, expire_at_ms, now_ms))
+        let user = user.to_string();
+        self.write(move |trees| trees.rotate(&user, id, rotation))
             .await
     }
 
-    async fn find_rotated(&self, hash: &TokenHash) -> Result<Option<RotatedToken>, StoreError> {
+    async fn find_rotated(
+        &self,
+        _user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<RotatedToken>, StoreError> {
+        // Kept by hash alone: the session it names may be gone, and its user with it. The
+        // hash is of a token signed for `user`, so it is theirs.
         self.rotated_away(*hash).await
     }
 
-    async fn revoke(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        self.write(move |trees| trees.remove(&id.0)).await
+    async fn revoke(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
+        let user = user.to_string();
+        self.write(move |trees| trees.remove_of(&user, &id.0)).await
     }
 
     async fn revoke_user(&self, user: &str) -> Result<usize, StoreError> {
@@ -155,8 +172,9 @@ impl SessionStore for SledStore {
         self.list(user).await
     }
 
-    async fn get(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        self.blocking(move |store| store.read(id)).await
+    async fn get(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
+        let found = self.blocking(move |store| store.read(id)).await?;
+        Ok(found.filter(|session| session.user == user))
     }
 
     async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError> {
@@ -165,6 +183,10 @@ impl SessionStore for SledStore {
 
     async fn count(&self) -> Result<usize, StoreError> {
         Ok(self.access.len())
+    }
+
+    fn backend(&self) -> &'static str {
+        "sled"
     }
 }
 

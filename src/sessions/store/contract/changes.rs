@@ -12,7 +12,11 @@ pub(crate) async fn rotate_replaces_hashes_and_expiry_in_place(fixture: impl Fix
     let new_access = token_hash("access 1 rotated");
     let new_refresh = token_hash("refresh 1 rotated");
     let rotated = store
-        .rotate(older.session_id(), new_access, new_refresh, 50_000, 4_000)
+        .rotate(
+            &older.user,
+            older.session_id(),
+            rotation(new_access, new_refresh, 50_000, 4_000),
+        )
         .await
         .expect("rotate")
         .expect("the session exists");
@@ -28,24 +32,33 @@ pub(crate) async fn rotate_replaces_hashes_and_expiry_in_place(fixture: impl Fix
     assert_eq!(rotated.id, older.id);
     assert_eq!(rotated.created_at_ms, 1_000);
     assert_eq!(
-        store.get(older.session_id()).await.expect("get"),
+        store
+            .get(&older.user, older.session_id())
+            .await
+            .expect("get"),
         Some(expected.clone())
     );
 
     assert_eq!(
-        store.find_access(&older.access_hash).await.expect("find"),
+        store
+            .find_access(&older.user, &older.access_hash)
+            .await
+            .expect("find"),
         None
     );
     assert_eq!(
-        store.find_refresh(&older.refresh_hash).await.expect("find"),
+        store
+            .find_refresh(&older.user, &older.refresh_hash)
+            .await
+            .expect("find"),
         None
     );
     assert_eq!(
-        store.find_access(&new_access).await.expect("find"),
+        store.find_access("u", &new_access).await.expect("find"),
         Some(grant(&expected))
     );
     assert_eq!(
-        store.find_refresh(&new_refresh).await.expect("find"),
+        store.find_refresh("u", &new_refresh).await.expect("find"),
         Some(expected.clone())
     );
 
@@ -58,7 +71,10 @@ pub(crate) async fn rotate_replaces_hashes_and_expiry_in_place(fixture: impl Fix
         [expected.clone(), younger.clone()]
     );
     assert_eq!(
-        store.find_access(&younger.access_hash).await.expect("find"),
+        store
+            .find_access(&younger.user, &younger.access_hash)
+            .await
+            .expect("find"),
         Some(grant(&younger))
     );
 }
@@ -71,23 +87,40 @@ pub(crate) async fn rotate_of_a_missing_session_is_none_and_indexes_nothing(fixt
     let new_access = token_hash("a");
     let new_refresh = token_hash("r");
     let rotated = store
-        .rotate(SessionId([7; 12]), new_access, new_refresh, 9_000, 2_000)
+        .rotate(
+            "u",
+            SessionId([7; 12]),
+            rotation(new_access, new_refresh, 9_000, 2_000),
+        )
         .await
         .expect("rotate");
     assert_eq!(rotated, None);
-    assert_eq!(store.find_access(&new_access).await.expect("find"), None);
-    assert_eq!(store.find_refresh(&new_refresh).await.expect("find"), None);
+    assert_eq!(
+        store.find_access("u", &new_access).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.find_refresh("u", &new_refresh).await.expect("find"),
+        None
+    );
     assert_eq!(count(store).await, 1);
 
     // Revoked, then rotated: still gone.
-    store.revoke(s.session_id()).await.expect("revoke");
+    store.revoke(&s.user, s.session_id()).await.expect("revoke");
     let rotated = store
-        .rotate(s.session_id(), new_access, new_refresh, 9_000, 2_000)
+        .rotate(
+            &s.user,
+            s.session_id(),
+            rotation(new_access, new_refresh, 9_000, 2_000),
+        )
         .await
         .expect("rotate");
     assert_eq!(rotated, None);
     assert_eq!(count(store).await, 0);
-    assert_eq!(store.find_access(&new_access).await.expect("find"), None);
+    assert_eq!(
+        store.find_access("u", &new_access).await.expect("find"),
+        None
+    );
 }
 
 pub(crate) async fn revoke_removes_the_session_and_every_index_entry(fixture: impl Fixture) {
@@ -97,25 +130,46 @@ pub(crate) async fn revoke_removes_the_session_and_every_index_entry(fixture: im
     store.create(&gone).await.expect("create");
     store.create(&kept).await.expect("create");
 
-    let revoked = store.revoke(gone.session_id()).await.expect("revoke");
+    let revoked = store
+        .revoke(&gone.user, gone.session_id())
+        .await
+        .expect("revoke");
     assert_eq!(revoked, Some(gone.clone()));
 
     assert_eq!(
-        store.find_access(&gone.access_hash).await.expect("find"),
+        store
+            .find_access(&gone.user, &gone.access_hash)
+            .await
+            .expect("find"),
         None
     );
     assert_eq!(
-        store.find_refresh(&gone.refresh_hash).await.expect("find"),
+        store
+            .find_refresh(&gone.user, &gone.refresh_hash)
+            .await
+            .expect("find"),
         None
     );
-    assert_eq!(store.get(gone.session_id()).await.expect("get"), None);
+    assert_eq!(
+        store.get(&gone.user, gone.session_id()).await.expect("get"),
+        None
+    );
     assert_eq!(listed(store, "u").await, [[2; 12]]);
     assert_eq!(count(store).await, 1);
 
-    assert_eq!(store.revoke(gone.session_id()).await.expect("revoke"), None);
+    assert_eq!(
+        store
+            .revoke(&gone.user, gone.session_id())
+            .await
+            .expect("revoke"),
+        None
+    );
     assert_eq!(count(store).await, 1);
     assert_eq!(
-        store.revoke(kept.session_id()).await.expect("revoke"),
+        store
+            .revoke(&kept.user, kept.session_id())
+            .await
+            .expect("revoke"),
         Some(kept)
     );
     assert_eq!(count(store).await, 0);
@@ -128,16 +182,28 @@ pub(crate) async fn revoke_leaves_other_sessions_working(fixture: impl Fixture) 
     store.create(&gone).await.expect("create");
     store.create(&kept).await.expect("create");
 
-    store.revoke(gone.session_id()).await.expect("revoke");
+    store
+        .revoke(&gone.user, gone.session_id())
+        .await
+        .expect("revoke");
     assert_eq!(
-        store.find_access(&kept.access_hash).await.expect("find"),
+        store
+            .find_access(&kept.user, &kept.access_hash)
+            .await
+            .expect("find"),
         Some(grant(&kept))
     );
     assert_eq!(
-        store.find_refresh(&kept.refresh_hash).await.expect("find"),
+        store
+            .find_refresh(&kept.user, &kept.refresh_hash)
+            .await
+            .expect("find"),
         Some(kept.clone())
     );
-    assert_eq!(store.get(kept.session_id()).await.expect("get"), Some(kept));
+    assert_eq!(
+        store.get(&kept.user, kept.session_id()).await.expect("get"),
+        Some(kept)
+    );
 }
 
 pub(crate) async fn revoke_user_removes_only_that_user(fixture: impl Fixture) {
@@ -158,17 +224,29 @@ pub(crate) async fn revoke_user_removes_only_that_user(fixture: impl Fixture) {
     assert_eq!(store.revoke_user("ab").await.expect("revoke_user"), 3);
 
     for s in &mine {
-        assert_eq!(store.get(s.session_id()).await.expect("get"), None);
-        assert_eq!(store.find_access(&s.access_hash).await.expect("find"), None);
+        assert_eq!(store.get(&s.user, s.session_id()).await.expect("get"), None);
         assert_eq!(
-            store.find_refresh(&s.refresh_hash).await.expect("find"),
+            store
+                .find_access(&s.user, &s.access_hash)
+                .await
+                .expect("find"),
+            None
+        );
+        assert_eq!(
+            store
+                .find_refresh(&s.user, &s.refresh_hash)
+                .await
+                .expect("find"),
             None
         );
     }
     assert!(listed(store, "ab").await.is_empty());
     for s in &theirs {
         assert_eq!(
-            store.find_access(&s.access_hash).await.expect("find"),
+            store
+                .find_access(&s.user, &s.access_hash)
+                .await
+                .expect("find"),
             Some(grant(s))
         );
     }

@@ -17,20 +17,36 @@ pub(crate) async fn sweep_removes_exactly_the_expired_sessions(fixture: impl Fix
 
     assert_eq!(store.sweep_expired(2_000).await.expect("sweep"), 2);
     for s in [&early, &due_now] {
-        assert_eq!(store.get(s.session_id()).await.expect("get"), None);
-        assert_eq!(store.find_access(&s.access_hash).await.expect("find"), None);
+        assert_eq!(store.get(&s.user, s.session_id()).await.expect("get"), None);
         assert_eq!(
-            store.find_refresh(&s.refresh_hash).await.expect("find"),
+            store
+                .find_access(&s.user, &s.access_hash)
+                .await
+                .expect("find"),
+            None
+        );
+        assert_eq!(
+            store
+                .find_refresh(&s.user, &s.refresh_hash)
+                .await
+                .expect("find"),
             None
         );
     }
     for s in [&later, &much_later] {
         assert_eq!(
-            store.get(s.session_id()).await.expect("get").as_ref(),
+            store
+                .get(&s.user, s.session_id())
+                .await
+                .expect("get")
+                .as_ref(),
             Some(s)
         );
         assert_eq!(
-            store.find_access(&s.access_hash).await.expect("find"),
+            store
+                .find_access(&s.user, &s.access_hash)
+                .await
+                .expect("find"),
             Some(grant(s))
         );
     }
@@ -52,24 +68,31 @@ pub(crate) async fn sweep_respects_an_expiry_extended_by_rotate(fixture: impl Fi
     let access = token_hash("access 1 rotated");
     let refresh = token_hash("refresh 1 rotated");
     store
-        .rotate(extended.session_id(), access, refresh, 10_000, 900)
+        .rotate(
+            &extended.user,
+            extended.session_id(),
+            rotation(access, refresh, 10_000, 900),
+        )
         .await
         .expect("rotate")
         .expect("exists");
 
     assert_eq!(store.sweep_expired(5_000).await.expect("sweep"), 1);
     assert_eq!(
-        store.get(not_extended.session_id()).await.expect("get"),
+        store
+            .get(&not_extended.user, not_extended.session_id())
+            .await
+            .expect("get"),
         None
     );
-    let grant = store.find_access(&access).await.expect("find");
+    let grant = store.find_access("u", &access).await.expect("find");
     assert_eq!(grant.map(|g| g.expire_at_ms), Some(10_000));
     assert_eq!(listed(store, "u").await, [[1; 12]]);
 
     // At its new expiry it goes.
     assert_eq!(store.sweep_expired(9_999).await.expect("sweep"), 0);
     assert_eq!(store.sweep_expired(10_000).await.expect("sweep"), 1);
-    assert_eq!(store.find_access(&access).await.expect("find"), None);
+    assert_eq!(store.find_access("u", &access).await.expect("find"), None);
     assert_eq!(count(store).await, 0);
 }
 

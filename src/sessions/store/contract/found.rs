@@ -11,7 +11,7 @@ pub(crate) async fn created_session_is_found_by_access_and_refresh_hash(fixture:
     assert_eq!(count(store).await, 1);
 
     let found = store
-        .find_access(&s.access_hash)
+        .find_access(&s.user, &s.access_hash)
         .await
         .expect("find_access");
     assert_eq!(
@@ -23,28 +23,65 @@ pub(crate) async fn created_session_is_found_by_access_and_refresh_hash(fixture:
         })
     );
     let by_refresh = store
-        .find_refresh(&s.refresh_hash)
+        .find_refresh(&s.user, &s.refresh_hash)
         .await
         .expect("find_refresh");
     assert_eq!(by_refresh, Some(s.clone()));
     assert_eq!(
-        store.get(s.session_id()).await.expect("get"),
+        store.get(&s.user, s.session_id()).await.expect("get"),
         Some(s.clone())
     );
 
     // The access hash is not a refresh hash and the other way round.
     assert_eq!(
-        store.find_refresh(&s.access_hash).await.expect("find"),
+        store
+            .find_refresh(&s.user, &s.access_hash)
+            .await
+            .expect("find"),
         None
     );
     assert_eq!(
-        store.find_access(&s.refresh_hash).await.expect("find"),
+        store
+            .find_access(&s.user, &s.refresh_hash)
+            .await
+            .expect("find"),
         None
     );
     let unknown = token_hash("never issued");
-    assert_eq!(store.find_access(&unknown).await.expect("find"), None);
-    assert_eq!(store.find_refresh(&unknown).await.expect("find"), None);
-    assert_eq!(store.get(SessionId([9; 12])).await.expect("get"), None);
+    assert_eq!(
+        store.find_access(&s.user, &unknown).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.find_refresh(&s.user, &unknown).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.get(&s.user, SessionId([9; 12])).await.expect("get"),
+        None
+    );
+    // Another user's tokens and ids are not found.
+    let other = "5fc1d2e3a4b5c6d7e8f90a1c";
+    assert_eq!(
+        store
+            .find_access(other, &s.access_hash)
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_refresh(other, &s.refresh_hash)
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(store.get(other, s.session_id()).await.expect("get"), None);
+    assert_eq!(
+        store.revoke(other, s.session_id()).await.expect("revoke"),
+        None
+    );
+    assert_eq!(count(store).await, 1);
 }
 
 pub(crate) async fn list_user_gives_only_that_user_oldest_first(fixture: impl Fixture) {
@@ -84,13 +121,25 @@ pub(crate) async fn identical_tokens_evict_the_older_session(fixture: impl Fixtu
 
     let evicted = store.create(&second).await.expect("create");
     assert_eq!(evicted, [first.session_id()]);
-    assert_eq!(store.get(first.session_id()).await.expect("get"), None);
     assert_eq!(
-        store.find_access(&first.access_hash).await.expect("find"),
+        store
+            .get(&first.user, first.session_id())
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_access(&first.user, &first.access_hash)
+            .await
+            .expect("find"),
         Some(grant(&second))
     );
     assert_eq!(
-        store.find_refresh(&first.refresh_hash).await.expect("find"),
+        store
+            .find_refresh(&first.user, &first.refresh_hash)
+            .await
+            .expect("find"),
         Some(second.clone())
     );
     assert_eq!(listed(store, "u").await, [[2; 12]]);
@@ -98,15 +147,24 @@ pub(crate) async fn identical_tokens_evict_the_older_session(fixture: impl Fixtu
 
     // Revoking the survivor must not leave the shared token working.
     assert_eq!(
-        store.revoke(second.session_id()).await.expect("revoke"),
+        store
+            .revoke(&second.user, second.session_id())
+            .await
+            .expect("revoke"),
         Some(second.clone())
     );
     assert_eq!(
-        store.find_access(&first.access_hash).await.expect("find"),
+        store
+            .find_access(&first.user, &first.access_hash)
+            .await
+            .expect("find"),
         None
     );
     assert_eq!(
-        store.find_refresh(&first.refresh_hash).await.expect("find"),
+        store
+            .find_refresh(&first.user, &first.refresh_hash)
+            .await
+            .expect("find"),
         None
     );
     assert!(listed(store, "u").await.is_empty());
@@ -124,28 +182,46 @@ pub(crate) async fn a_shared_access_hash_alone_evicts_the_older_session(fixture:
 
     let evicted = store.create(&second).await.expect("create");
     assert_eq!(evicted, [first.session_id()]);
-    assert_eq!(store.get(first.session_id()).await.expect("get"), None);
     assert_eq!(
-        store.find_access(&first.access_hash).await.expect("find"),
-        Some(grant(&second))
-    );
-    // The evicted session's own refresh token is gone with it.
-    assert_eq!(
-        store.find_refresh(&first.refresh_hash).await.expect("find"),
+        store
+            .get(&first.user, first.session_id())
+            .await
+            .expect("get"),
         None
     );
     assert_eq!(
         store
-            .find_refresh(&second.refresh_hash)
+            .find_access(&first.user, &first.access_hash)
+            .await
+            .expect("find"),
+        Some(grant(&second))
+    );
+    // The evicted session's own refresh token is gone with it.
+    assert_eq!(
+        store
+            .find_refresh(&first.user, &first.refresh_hash)
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_refresh(&second.user, &second.refresh_hash)
             .await
             .expect("find"),
         Some(second.clone())
     );
     assert_eq!(listed(store, "u").await, [[2; 12]]);
 
-    store.revoke(second.session_id()).await.expect("revoke");
+    store
+        .revoke(&second.user, second.session_id())
+        .await
+        .expect("revoke");
     assert_eq!(
-        store.find_access(&first.access_hash).await.expect("find"),
+        store
+            .find_access(&first.user, &first.access_hash)
+            .await
+            .expect("find"),
         None
     );
     assert_eq!(count(store).await, 0);

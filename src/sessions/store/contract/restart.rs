@@ -21,9 +21,16 @@ pub(crate) async fn a_restart_gives_back_the_same_store(mut fixture: impl Fixtur
         for s in [&kept, &revoked, &rotated, &other_user] {
             store.create(s).await.expect("create");
         }
-        store.revoke(revoked.session_id()).await.expect("revoke");
         store
-            .rotate(rotated.session_id(), new_access, new_refresh, 20_000, 4_000)
+            .revoke(&revoked.user, revoked.session_id())
+            .await
+            .expect("revoke");
+        store
+            .rotate(
+                &rotated.user,
+                rotated.session_id(),
+                rotation(new_access, new_refresh, 20_000, 4_000),
+            )
             .await
             .expect("rotate");
     }
@@ -38,37 +45,55 @@ pub(crate) async fn a_restart_gives_back_the_same_store(mut fixture: impl Fixtur
     assert_eq!(listed(store, "abc").await, [[4; 12]]);
 
     assert_eq!(
-        store.find_access(&kept.access_hash).await.expect("find"),
+        store
+            .find_access(&kept.user, &kept.access_hash)
+            .await
+            .expect("find"),
         Some(grant(&kept))
     );
     assert_eq!(
-        store.find_refresh(&kept.refresh_hash).await.expect("find"),
+        store
+            .find_refresh(&kept.user, &kept.refresh_hash)
+            .await
+            .expect("find"),
         Some(kept.clone())
     );
     assert_eq!(
-        store.find_access(&new_access).await.expect("find"),
+        store.find_access("ab", &new_access).await.expect("find"),
         Some(grant(&rotated_now))
     );
     assert_eq!(
-        store.find_access(&rotated.access_hash).await.expect("find"),
+        store
+            .find_access(&rotated.user, &rotated.access_hash)
+            .await
+            .expect("find"),
         None
     );
     assert_eq!(
         store
-            .find_refresh(&rotated.refresh_hash)
+            .find_refresh(&rotated.user, &rotated.refresh_hash)
             .await
             .expect("find"),
         None
     );
 
-    assert_eq!(store.get(revoked.session_id()).await.expect("get"), None);
     assert_eq!(
-        store.find_access(&revoked.access_hash).await.expect("find"),
+        store
+            .get(&revoked.user, revoked.session_id())
+            .await
+            .expect("get"),
         None
     );
     assert_eq!(
         store
-            .find_refresh(&revoked.refresh_hash)
+            .find_access(&revoked.user, &revoked.access_hash)
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_refresh(&revoked.user, &revoked.refresh_hash)
             .await
             .expect("find"),
         None

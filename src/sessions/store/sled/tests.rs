@@ -7,7 +7,7 @@ use super::read::LIST_PART_BUCKETS;
 use super::write::abort;
 use super::*;
 use crate::auth::token_hash;
-use crate::sessions::store::contract::{Fixture, contract_tests, grant, listed, session};
+use crate::sessions::store::contract::{Fixture, contract_tests, grant, listed, rotation, session};
 
 mod access_copy;
 mod buckets;
@@ -75,11 +75,14 @@ async fn import_gives_what_one_create_after_another_gives() {
         .expect("import");
     assert_eq!(imported, 3);
     assert_eq!(
-        store.get(SessionId([1; 12])).await.expect("get"),
+        store.get("u", SessionId([1; 12])).await.expect("get"),
         None,
         "replaced"
     );
-    let grant = store.find_access(&twin.access_hash).await.expect("find");
+    let grant = store
+        .find_access(&twin.user, &twin.access_hash)
+        .await
+        .expect("find");
     assert_eq!(grant.map(|g| g.session_id), Some(SessionId([2; 12])));
     assert_eq!(store.count(), 2);
     drop(store);

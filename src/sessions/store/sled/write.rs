@@ -13,8 +13,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use super::SledStore;
 use super::access_index::AccessChange;
 use super::layout::*;
-use crate::auth::TokenHash;
-use crate::sessions::store::{AccessGrant, StoreError};
+use crate::sessions::store::{AccessGrant, Rotation, StoreError};
 use crate::sessions::{Session, SessionId};
 
 /// Sessions written per batch by [`SledStore::import`].
@@ -318,31 +317,32 @@ impl TransactionTrees<'_> {
         }
     }
 
-    /// Gives a session new token hashes and expiry; remembers its old refresh token until
-    /// the old expiry. `None` if there is no such session.
+    /// Gives a session of `user` new token hashes and expiry; remembers its old refresh
+    /// token until the old expiry. `None` if `user` has no such session.
     pub(super) fn rotate(
         &self,
+        user: &str,
         id: SessionId,
-        access_hash: TokenHash,
-        refresh_hash: TokenHash,
-        expire_at_ms: i64,
-        now_ms: i64,
+        rotation: Rotation,
     ) -> TxResult<Option<Session>> {
+        if self.get(&id.0)?.is_none_or(|s| s.user != user) {
+            return Ok(None);
+        }
         let Some((old, place)) = self.take(&id.0)? else {
             return Ok(None);
         };
-        if old.refresh_hash != refresh_hash {
+        if old.refresh_hash != rotation.refresh_hash {
             // The old refresh token lives until the old expiry: remember it until then.
-            let value = encode_rotated(&old.id, now_ms, old.expire_at_ms);
+            let value = encode_rotated(&old.id, rotation.now_ms, old.expire_at_ms);
             self.rotated.insert(&old.refresh_hash[..], value)?;
             self.rotated_by_expiry
                 .insert(rotated_expiry_key(old.expire_at_ms, &old.refresh_hash), &[])?;
         }
         let session = Session {
-            access_hash,
-            refresh_hash,
-            expire_at_ms,
-            updated_at_ms: now_ms,
+            access_hash: rotation.access_hash,
+            refresh_hash: rotation.refresh_hash,
+            expire_at_ms: rotation.expire_at_ms,
+            updated_at_ms: rotation.now_ms,
             ..old
         };
         // Back into the bucket it came from (it has room: it just left it), so the record
@@ -353,6 +353,14 @@ impl TransactionTrees<'_> {
         };
         self.put(&session, bucket, &mut Vec::new())?;
         Ok(Some(session))
+    }
+
+    /// Removes a session of `user` and those index entries that still point at it.
+    pub(super) fn remove_of(&self, user: &str, id: &[u8; 12]) -> TxResult<Option<Session>> {
+        if self.get(id)?.is_none_or(|s| s.user != user) {
+            return Ok(None);
+        }
+        self.remove(id)
     }
 
     /// Removes a session and those index entries that still point at it.

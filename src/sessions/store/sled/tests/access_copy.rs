@@ -77,7 +77,7 @@ async fn run(store: &SledStore, ops: &[Op]) {
             } => {
                 let s = fresh(created.len(), access, refresh, user, expire);
                 store.create(&s).await.expect("create");
-                created.push(s.session_id());
+                created.push((s.user.clone(), s.session_id()));
             }
             Op::Rotate {
                 nth,
@@ -85,21 +85,13 @@ async fn run(store: &SledStore, ops: &[Op]) {
                 refresh,
                 expire,
             } if !created.is_empty() => {
-                let id = created[usize::from(nth) % created.len()];
-                store
-                    .rotate(
-                        id,
-                        hash("access", access),
-                        hash("refresh", refresh),
-                        expire,
-                        0,
-                    )
-                    .await
-                    .expect("rotate");
+                let (user, id) = &created[usize::from(nth) % created.len()];
+                let rotated = rotation(hash("access", access), hash("refresh", refresh), expire, 0);
+                store.rotate(user, *id, rotated).await.expect("rotate");
             }
             Op::Revoke { nth } if !created.is_empty() => {
-                let id = created[usize::from(nth) % created.len()];
-                store.revoke(id).await.expect("revoke");
+                let (user, id) = &created[usize::from(nth) % created.len()];
+                store.revoke(user, *id).await.expect("revoke");
             }
             Op::RevokeUser { user } => {
                 store
@@ -118,7 +110,7 @@ async fn run(store: &SledStore, ops: &[Op]) {
                 let batch: Vec<Session> = (0..count)
                     .map(|k| fresh(created.len() + usize::from(k), access + k, k, user, 9_000))
                     .collect();
-                created.extend(batch.iter().map(Session::session_id));
+                created.extend(batch.iter().map(|s| (s.user.clone(), s.session_id())));
                 store.import(batch).expect("import");
             }
             Op::Rotate { .. } | Op::Revoke { .. } => {}
@@ -190,7 +182,8 @@ pub(super) async fn assert_copy_matches_tree(store: &SledStore) {
         let (key, value) = entry.expect("read by_access");
         let hash: TokenHash = key.as_ref().try_into().expect("a 64-byte key");
         let in_tree = decode_grant(&value).expect("decodes");
-        assert_eq!(store.find_access(&hash).await.expect("find"), Some(in_tree));
+        let found = store.find_access(&in_tree.user, &hash).await;
+        assert_eq!(found.expect("find"), Some(in_tree));
         entries += 1;
     }
     assert_eq!(
@@ -203,7 +196,10 @@ pub(super) async fn assert_copy_matches_tree(store: &SledStore) {
     for n in 0..9 {
         let absent = hash("access", n);
         if store.by_access.get(absent).expect("get").is_none() {
-            assert_eq!(store.find_access(&absent).await.expect("find"), None);
+            for user in 0..3 {
+                let found = store.find_access(&format!("user {user}"), &absent).await;
+                assert_eq!(found.expect("find"), None);
+            }
         }
     }
 }
@@ -259,7 +255,9 @@ fn transactions_racing_on_threads_leave_the_copy_equal_to_the_tree() {
                     let access = token_hash(&format!("access {worker} {round}"));
                     let refresh = token_hash(&format!("refresh {worker} {round}"));
                     store
-                        .transaction(|trees| trees.rotate(id, access, refresh, 9_000, 0))
+                        .transaction(|trees| {
+                            trees.rotate("u", id, rotation(access, refresh, 9_000, 0))
+                        })
                         .expect("rotate")
                         .expect("the session exists");
                 }

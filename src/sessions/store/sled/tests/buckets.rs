@@ -38,7 +38,7 @@ async fn a_users_sessions_fill_buckets_in_turn_and_empty_ones_go() {
 
     // Emptying the middle bucket removes it; the others keep their sessions.
     for s in &sessions[3..6] {
-        store.revoke(s.session_id()).await.expect("revoke");
+        store.revoke(&s.user, s.session_id()).await.expect("revoke");
     }
     assert_eq!(
         user_layout(&store, "u"),
@@ -69,7 +69,10 @@ async fn a_users_sessions_fill_buckets_in_turn_and_empty_ones_go() {
     drop(store);
     let reopened = open(&dir);
     assert_eq!(
-        reopened.get(other.session_id()).await.expect("get"),
+        reopened
+            .get(&other.user, other.session_id())
+            .await
+            .expect("get"),
         Some(other)
     );
     assert!(listed(&reopened, "u").await.is_empty());
@@ -88,11 +91,9 @@ async fn a_rotated_session_stays_in_its_bucket() {
     let before = pointer(&store, &sessions[1]);
     let rotated = store
         .rotate(
+            &sessions[1].user,
             sessions[1].session_id(),
-            token_hash("a2"),
-            token_hash("r2"),
-            60_000,
-            5,
+            rotation(token_hash("a2"), token_hash("r2"), 60_000, 5),
         )
         .await
         .expect("rotate")
@@ -101,7 +102,10 @@ async fn a_rotated_session_stays_in_its_bucket() {
     assert_eq!(pointer(&store, &sessions[1]), before);
     assert_eq!(before, encode_bucket_ref(&bucket_key(&user_prefix("u"), 0)));
     assert_eq!(
-        store.get(rotated.session_id()).await.expect("get"),
+        store
+            .get(&rotated.user, rotated.session_id())
+            .await
+            .expect("get"),
         Some(rotated.clone())
     );
     let listing = store.list_user("u").await.expect("list");
@@ -163,18 +167,21 @@ async fn each_record_is_kept_once_and_sessions_only_points_at_it() {
         pointer.len()
     );
     assert_eq!(
-        store.get(kept.session_id()).await.expect("get"),
+        store.get(&kept.user, kept.session_id()).await.expect("get"),
         Some(kept.clone())
     );
     drop(store);
     let reopened = open(&dir);
     assert_eq!(
-        reopened.get(kept.session_id()).await.expect("get"),
+        reopened
+            .get(&kept.user, kept.session_id())
+            .await
+            .expect("get"),
         Some(kept.clone())
     );
     assert_eq!(
         reopened
-            .find_refresh(&kept.refresh_hash)
+            .find_refresh(&kept.user, &kept.refresh_hash)
             .await
             .expect("find"),
         Some(kept)
@@ -203,7 +210,7 @@ async fn a_large_users_listing_is_read_in_parts_and_misses_nothing() {
     }
     // Gaps: two emptied buckets and a part of a third.
     for n in [4, 5, 6, 13, 14, 15, 20] {
-        store.revoke(SessionId([n; 12])).await.expect("revoke");
+        store.revoke("u", SessionId([n; 12])).await.expect("revoke");
     }
     expected.retain(|s| ![4, 5, 6, 13, 14, 15, 20].contains(&s.id[0]));
     // Sessions kept as earlier versions did: one created long ago, one at about the same

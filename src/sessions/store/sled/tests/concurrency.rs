@@ -38,10 +38,10 @@ async fn race_writers() {
                 let access = token_hash(&format!("access {worker} {round}"));
                 let refresh = token_hash(&format!("refresh {worker} {round}"));
                 if (worker + round) % 5 == 0 {
-                    store.revoke(id).await.expect("revoke");
+                    store.revoke("u", id).await.expect("revoke");
                 } else {
                     store
-                        .rotate(id, access, refresh, 9_000, 0)
+                        .rotate("u", id, rotation(access, refresh, 9_000, 0))
                         .await
                         .expect("rotate");
                 }
@@ -56,7 +56,10 @@ async fn race_writers() {
     assert_eq!(store.by_access.len(), left.len());
     for s in &left {
         assert_eq!(
-            store.find_access(&s.access_hash).await.expect("find"),
+            store
+                .find_access(&s.user, &s.access_hash)
+                .await
+                .expect("find"),
             Some(grant(s))
         );
     }
@@ -103,7 +106,8 @@ fn a_write_waiting_for_the_store_leaves_the_callers_thread_free() {
         .build()
         .expect("runtime");
     assert_eq!(
-        rt.block_on(store.get(s.session_id())).expect("get"),
+        rt.block_on(store.get(&s.user, s.session_id()))
+            .expect("get"),
         Some(s)
     );
 }

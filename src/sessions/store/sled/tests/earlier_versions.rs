@@ -20,12 +20,16 @@ async fn a_store_written_by_earlier_versions_keeps_working() {
     let store = open(&dir);
     for s in [&own_key, &json, &json_with_copy, &current] {
         assert_eq!(
-            store.get(s.session_id()).await.expect("get").as_ref(),
+            store
+                .get(&s.user, s.session_id())
+                .await
+                .expect("get")
+                .as_ref(),
             Some(s)
         );
         assert_eq!(
             store
-                .find_refresh(&s.refresh_hash)
+                .find_refresh(&s.user, &s.refresh_hash)
                 .await
                 .expect("find")
                 .as_ref(),
@@ -45,7 +49,10 @@ async fn a_store_written_by_earlier_versions_keeps_working() {
 
     // Revoking and sweeping remove the old records with all their index entries.
     assert_eq!(
-        store.revoke(own_key.session_id()).await.expect("revoke"),
+        store
+            .revoke(&own_key.user, own_key.session_id())
+            .await
+            .expect("revoke"),
         Some(own_key.clone())
     );
     assert!(
@@ -57,23 +64,24 @@ async fn a_store_written_by_earlier_versions_keeps_working() {
     );
     assert!(
         store
-            .find_access(&own_key.access_hash)
+            .find_access(&own_key.user, &own_key.access_hash)
             .await
             .expect("find")
             .is_none()
     );
     assert_eq!(store.sweep_expired(10_000).await.expect("sweep"), 1);
-    assert_eq!(store.get(json.session_id()).await.expect("get"), None);
+    assert_eq!(
+        store.get(&json.user, json.session_id()).await.expect("get"),
+        None
+    );
     assert!(store.by_user.get(user_key(&json)).expect("read").is_none());
 
     // A rotation moves the session into a bucket.
     let rotated = store
         .rotate(
+            &json_with_copy.user,
             json_with_copy.session_id(),
-            token_hash("a2"),
-            token_hash("r2"),
-            60_000,
-            4_000,
+            rotation(token_hash("a2"), token_hash("r2"), 60_000, 4_000),
         )
         .await
         .expect("rotate")
@@ -91,7 +99,10 @@ async fn a_store_written_by_earlier_versions_keeps_working() {
         [current.clone(), rotated.clone()]
     );
     assert_eq!(
-        store.get(rotated.session_id()).await.expect("get"),
+        store
+            .get(&rotated.user, rotated.session_id())
+            .await
+            .expect("get"),
         Some(rotated)
     );
     assert_eq!(store.count(), 2);

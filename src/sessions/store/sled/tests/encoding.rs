@@ -11,7 +11,7 @@ async fn a_record_in_no_known_form_is_an_error_not_a_missing_session() {
     let bucket = bucket_key(&user_prefix("u"), 0);
     store.sessions.insert(kept.id, &[9, 9, 9]).expect("damage");
     assert!(matches!(
-        store.get(kept.session_id()).await,
+        store.get(&kept.user, kept.session_id()).await,
         Err(StoreError::Corrupt(_))
     ));
     // The pointer is sound but the bucket it names is cut short.
@@ -25,7 +25,7 @@ async fn a_record_in_no_known_form_is_an_error_not_a_missing_session() {
         .insert(&bucket, &whole[..whole.len() - 5])
         .expect("damage");
     assert!(matches!(
-        store.get(kept.session_id()).await,
+        store.get(&kept.user, kept.session_id()).await,
         Err(StoreError::Corrupt(_))
     ));
     assert!(matches!(
@@ -38,7 +38,7 @@ async fn a_record_in_no_known_form_is_an_error_not_a_missing_session() {
         .insert(&bucket, &[BUCKET_FORMAT])
         .expect("damage");
     assert!(matches!(
-        store.revoke(kept.session_id()).await,
+        store.revoke(&kept.user, kept.session_id()).await,
         Err(StoreError::Corrupt(_))
     ));
     // A bucket in no known form.
