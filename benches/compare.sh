@@ -3,13 +3,15 @@
 # HAProxy (the same HS256 token checked with jwt_verify, no session lookup), all in front of
 # one nginx upstream, loaded in turns by wrk. Everything runs on 127.0.0.1 on free ports and
 # is stopped at the end; configs, logs, pid files and the session store live in a temporary
-# directory that is removed (KEEP_TMP=1 keeps it). Nothing else is written outside target/.
+# directory that is removed (KEEP_TMP=1 keeps it). Nothing else is written outside target/
+# (and benches/pingora_floor/target/, target P's own build).
 #
 #   benches/compare.sh                              # 5 rounds of 10 s, 64 connections
 #   ROUNDS=1 DURATION=3s benches/compare.sh         # a quick check that everything works
 #
-# Needs: nginx, haproxy (>= 2.5, for jwt_verify), wrk, curl, cargo
-#   (Debian/Ubuntu: sudo apt-get install -y nginx haproxy wrk curl).
+# Needs: nginx, haproxy (>= 2.5, for jwt_verify), wrk, curl, cargo, and cmake for target P's
+#   first build (pingora builds zlib-ng from source)
+#   (Debian/Ubuntu: sudo apt-get install -y nginx haproxy wrk curl cmake).
 #
 # Environment (defaults in brackets):
 #   ROUNDS [5]          rounds; each runs every target once, in turn
@@ -17,18 +19,21 @@
 #   CONNECTIONS [64]    wrk connections
 #   THREADS [1]         wrk threads
 #   WARMUP [2s]         one unrecorded wrk run per target before the rounds ("0" skips it)
-#   TARGETS ["STRAIGHT A B H C C2"]  which targets to run, in this order within a round
+#   TARGETS ["STRAIGHT A B H P C C2"]  which targets to run, in this order within a round
 #                       (HG is also known; see Targets)
 #   SEED_SESSIONS [1000] SEED_USERS [100]  sessions in the gateway's store
 #   RESULTS_FILE        if set, every run is appended to it as one JSON line
 #   KEEP_TMP [0]        1: keep the temporary directory (configs, logs)
-#   CARGO_TARGET_DIR    where cargo builds [target/ in the repository]
+#   CARGO_TARGET_DIR    where cargo builds [target/ in the repository; target P's crate,
+#                       outside the workspace, in benches/pingora_floor/target/]
 #
 # Targets: STRAIGHT = wrk straight to the upstream; A = nginx proxy; B = HAProxy with
 # jwt_verify; C = sessiongate with one worker thread; C2 = sessiongate with its default
 # threads (one per core). H = the floor of sessiongate's HTTP stack: a bare hyper proxy on
 # one thread built like the gateway's forwarding path, with none of its work
-# (examples/hyper_floor.rs); HG = the same with the gateway's connection plumbing. See
+# (examples/hyper_floor.rs); HG = the same with the gateway's connection plumbing. P = a
+# bare pingora-proxy reverse proxy on one thread, none of the gateway's work either
+# (benches/pingora_floor, a crate of its own, built and started only when TARGETS has P). See
 # benches/README.md.
 set -euo pipefail
 
@@ -37,7 +42,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
-TARGETS=${TARGETS:-STRAIGHT A B H C C2}
+TARGETS=${TARGETS:-STRAIGHT A B H P C C2}
 SEED_SESSIONS=${SEED_SESSIONS:-1000}
 SEED_USERS=${SEED_USERS:-100}
 RESULTS_FILE=${RESULTS_FILE:-}
@@ -46,6 +51,11 @@ KEEP_TMP=${KEEP_TMP:-0}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 [[ $target_dir == /* ]] || target_dir=$PWD/$target_dir
+# Target P: built (and started) only when asked for; its crate is outside the workspace.
+with_p=0
+if [[ " $TARGETS " == *" P "* ]]; then with_p=1; fi
+pingora_target_dir=$repo/benches/pingora_floor/target
+if [[ -n ${CARGO_TARGET_DIR:-} ]]; then pingora_target_dir=$target_dir; fi
 # Debian puts nginx and haproxy in /usr/sbin, which a user's PATH may lack.
 export PATH="$PATH:/usr/sbin:/sbin"
 
@@ -59,8 +69,12 @@ missing=()
 for tool in nginx haproxy wrk curl cargo; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+# cmake only for P's first build (zlib-ng); a built pingora_floor needs none.
+if ((with_p)) && [[ ! -x $pingora_target_dir/release/pingora_floor ]]; then
+  command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+fi
 if ((${#missing[@]})); then
-  die "missing: ${missing[*]}. Install with: sudo apt-get install -y nginx haproxy wrk curl (cargo: a Rust toolchain)"
+  die "missing: ${missing[*]}. Install with: sudo apt-get install -y nginx haproxy wrk curl cmake (cargo: a Rust toolchain)"
 fi
 # sed, not head: head exits after one line, and haproxy, still writing, would die of SIGPIPE,
 # failing the pipeline (pipefail) and with it the script, silently (1 run in 8 to 4 in 10).
@@ -83,6 +97,12 @@ CARGO_TARGET_DIR=$target_dir cargo build --release --quiet --manifest-path "$rep
 gateway_bin=$target_dir/release/sessiongate
 floor_bin=$target_dir/release/examples/hyper_floor
 seed_bin=$target_dir/release/examples/seed_sessions
+pingora_bin=$pingora_target_dir/release/pingora_floor
+if ((with_p)); then
+  say "compare.sh: building the pingora floor (release) in $pingora_target_dir"
+  CARGO_TARGET_DIR=$pingora_target_dir cargo build --release --quiet --locked \
+    --manifest-path "$repo/benches/pingora_floor/Cargo.toml"
+fi
 
 secret=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 "$seed_bin" "$tmp/sessions-c" "$secret" "$SEED_SESSIONS" "$SEED_USERS" >"$tmp/token" 2>"$tmp/seed.log" ||
@@ -91,7 +111,7 @@ token=$(<"$tmp/token")
 # sled locks its directory: each gateway gets its own copy of the same sessions.
 cp -a "$tmp/sessions-c" "$tmp/sessions-c2"
 
-up_port='' a_port='' b_port='' c_port='' c2_port='' h_port='' hg_port=''
+up_port='' a_port='' b_port='' c_port='' c2_port='' h_port='' hg_port='' p_port=''
 free_port up_port
 free_port a_port
 free_port b_port
@@ -99,6 +119,7 @@ free_port c_port
 free_port c2_port
 free_port h_port
 free_port hg_port
+free_port p_port
 
 # --- upstream: nginx, one worker, {"ok":true} with keep-alive ------------------------------
 nginx_conf() { # NAME: the parts every nginx here shares
@@ -229,6 +250,11 @@ c2_pid=${pids[-1]}
 start hyper-floor "$floor_bin" "127.0.0.1:$h_port" "127.0.0.1:$up_port"
 start hyper-floor-g "$floor_bin" --like-gateway "127.0.0.1:$hg_port" "127.0.0.1:$up_port"
 
+# --- P: a bare pingora-proxy reverse proxy (one thread, no gateway work) --------------------
+if ((with_p)); then
+  start pingora-floor "$pingora_bin" "127.0.0.1:$p_port" "127.0.0.1:$up_port"
+fi
+
 declare -A url name
 url[STRAIGHT]=http://127.0.0.1:$up_port/api/bench
 url[A]=http://127.0.0.1:$a_port/api/bench
@@ -237,6 +263,7 @@ url[C]=http://127.0.0.1:$c_port/api/bench
 url[C2]=http://127.0.0.1:$c2_port/api/bench
 url[H]=http://127.0.0.1:$h_port/api/bench
 url[HG]=http://127.0.0.1:$hg_port/api/bench
+if ((with_p)); then url[P]=http://127.0.0.1:$p_port/api/bench; fi
 name[STRAIGHT]="straight to the upstream (nginx)"
 name[A]="A  nginx proxy, no auth"
 name[B]="B  HAProxy jwt_verify"
@@ -244,6 +271,7 @@ name[C]="C  sessiongate, 1 worker"
 name[C2]="C2 sessiongate, default workers ($(nproc) cores)"
 name[H]="H  hyper floor: bare hyper proxy, 1 thread"
 name[HG]="HG hyper floor + gateway's connection plumbing"
+name[P]="P  pingora floor: bare pingora, 1 thread"
 
 wait_ok upstream "${url[STRAIGHT]}"
 wait_ok nginx-proxy "${url[A]}"
@@ -252,6 +280,7 @@ wait_ok gateway-c "${url[C]}"
 wait_ok gateway-c2 "${url[C2]}"
 wait_ok hyper-floor "${url[H]}"
 wait_ok hyper-floor-g "${url[HG]}"
+if ((with_p)); then wait_ok pingora-floor "${url[P]}"; fi
 
 # --- every target answers what it should, or the numbers mean nothing -----------------------
 status_of() { # URL [TOKEN]
@@ -266,7 +295,9 @@ signature=${token##*.}
 middle=$((${#signature} / 2))
 if [[ ${signature:middle:1} == A ]]; then swap=B; else swap=A; fi
 forged="${token%.*}.${signature:0:middle}${swap}${signature:middle+1}"
-for t in STRAIGHT A B C C2 H HG; do
+served="STRAIGHT A B C C2 H HG"
+if ((with_p)); then served+=" P"; fi
+for t in $served; do
   [[ $(status_of "${url[$t]}" "$token") == 200 && $(<"$tmp/body") == '{"ok":true}' ]] ||
     die "$t does not answer {\"ok\":true} with the token"
 done
@@ -300,7 +331,7 @@ fi
 mkdir -p "$tmp/results"
 for round in $(seq "$ROUNDS"); do
   for t in $TARGETS; do
-    [[ -n ${url[$t]:-} ]] || die "unknown target $t (known: STRAIGHT A B C C2 H HG)"
+    [[ -n ${url[$t]:-} ]] || die "unknown target $t (known: STRAIGHT A B C C2 H HG P)"
     json=$(run "$t" "$DURATION")
     [[ -n $json ]] || die "no result from wrk against $t"
     rps=$(field "$json" rps)
@@ -340,7 +371,7 @@ echo "(medians over the rounds; 'invalid' counts runs with socket errors or non-
 
 # Ratios taken round by round, then their median.
 ratios=()
-for pair in C/A C/B C2/A C2/B H/A H/B HG/A C/H; do
+for pair in C/A C/B C2/A C2/B H/A H/B HG/A C/H P/A P/H C/P; do
   if has "${pair%/*}" && has "${pair#*/}"; then ratios+=("$pair"); fi
 done
 if ((${#ratios[@]})); then
