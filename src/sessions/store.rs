@@ -2,7 +2,8 @@
 //! backends.
 //!
 //! [`SledStore`] (`store/sled.rs` and its parts) keeps sessions in an embedded sled database
-//! in the gateway's own directory.
+//! in the gateway's own directory, the default. [`RedisStore`] (`store/redis.rs`) keeps them
+//! in Redis or Redis Cluster, shared by several gateway replicas.
 //!
 //! Every backend keeps the same promises, held by one suite of tests run against each
 //! (`store/contract.rs`): a change is durable before the call that made it returns, a token
@@ -20,8 +21,10 @@ use crate::auth::TokenHash;
 
 #[cfg(test)]
 pub(crate) mod contract;
+pub(crate) mod redis;
 pub(crate) mod sled;
 
+pub use self::redis::{RedisStore, RedisTarget};
 pub use self::sled::{DEFAULT_CACHE_BYTES, SledStore};
 
 /// A store failure. [`StoreError::Unavailable`] and [`StoreError::Timeout`] are answered 503

@@ -14,7 +14,7 @@ pub(crate) use expiry::*;
 pub(crate) use found::*;
 pub(crate) use restart::*;
 
-use super::{AccessGrant, Rotation, SessionStore};
+use super::{AccessGrant, RotatedToken, Rotation, SessionStore};
 use crate::auth::{TokenHash, token_hash};
 use crate::sessions::{Device, Session, SessionId};
 
@@ -42,6 +42,7 @@ macro_rules! contract_tests {
             revoke_removes_the_session_and_every_index_entry,
             revoke_leaves_other_sessions_working,
             revoke_user_removes_only_that_user,
+            rotate_remembers_the_replaced_refresh_token_until_it_expires,
             sweep_removes_exactly_the_expired_sessions,
             sweep_respects_an_expiry_extended_by_rotate,
             sweep_at_the_end_of_time_removes_everything,

@@ -258,3 +258,62 @@ pub(crate) async fn revoke_user_removes_only_that_user(fixture: impl Fixture) {
     assert_eq!(store.revoke_user("nobody").await.expect("revoke_user"), 0);
     assert_eq!(count(store).await, 2);
 }
+
+pub(crate) async fn rotate_remembers_the_replaced_refresh_token_until_it_expires(
+    fixture: impl Fixture,
+) {
+    let store = fixture.store();
+    let s = session(1, "u", 1_000, 5_000);
+    store.create(&s).await.expect("create");
+    let (access, refresh) = (
+        token_hash("access 1 rotated"),
+        token_hash("refresh 1 rotated"),
+    );
+    store
+        .rotate("u", s.session_id(), rotation(access, refresh, 9_000, 4_000))
+        .await
+        .expect("rotate")
+        .expect("exists");
+
+    let remembered = store.find_rotated("u", &s.refresh_hash).await;
+    assert_eq!(
+        remembered.expect("find_rotated"),
+        Some(RotatedToken {
+            session_id: s.session_id(),
+            rotated_at_ms: 4_000,
+        })
+    );
+    // The current refresh token and tokens never issued are not rotated-away ones.
+    assert_eq!(store.find_rotated("u", &refresh).await.expect("find"), None);
+    let unknown = token_hash("never issued");
+    assert_eq!(store.find_rotated("u", &unknown).await.expect("find"), None);
+
+    // A rotation that keeps the refresh token remembers nothing new.
+    let again = token_hash("access 1 rotated again");
+    store
+        .rotate("u", s.session_id(), rotation(again, refresh, 9_000, 4_500))
+        .await
+        .expect("rotate")
+        .expect("exists");
+    assert_eq!(store.find_rotated("u", &refresh).await.expect("find"), None);
+
+    // Remembered until the replaced token's own expiry, then forgotten by the sweep; the
+    // session, extended by the rotation, stays.
+    assert_eq!(store.sweep_expired(4_999).await.expect("sweep"), 0);
+    assert!(
+        store
+            .find_rotated("u", &s.refresh_hash)
+            .await
+            .expect("find")
+            .is_some()
+    );
+    assert_eq!(store.sweep_expired(5_000).await.expect("sweep"), 0);
+    assert_eq!(
+        store
+            .find_rotated("u", &s.refresh_hash)
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(listed(store, "u").await, [[1; 12]]);
+}

@@ -1,0 +1,355 @@
+//! The shared store: sessions in Redis or Redis Cluster, so that several gateway replicas
+//! see the same sessions. A session created, rotated or revoked through one replica is seen
+//! by every replica on its next request: nothing is cached, every check asks Redis.
+//!
+//! - [`layout`]: the keys (a user's three, in one hash slot) and how values are encoded;
+//! - [`scripts`]: each change as one Lua script, atomic over the user's keys;
+//! - [`link`]: the connection, its time bound, and how its failures are sorted.
+//!
+//! A change is acknowledged by Redis before the call returns, and so before the gateway
+//! answers; how durable that acknowledgement is depends on the server's `appendfsync`
+//! (README, "Several replicas"). The check is one `HGET` on a multiplexed connection, which
+//! pipelines the checks of concurrent requests.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::try_join_all;
+use redis::{AsyncCommands, Script, Value};
+
+use super::{AccessGrant, RotatedToken, Rotation, SessionStore, StoreError};
+use crate::auth::TokenHash;
+use crate::sessions::{Session, SessionId};
+
+mod layout;
+mod link;
+mod scripts;
+
+use layout::*;
+pub use link::RedisTarget;
+use link::{Link, classify};
+use scripts::*;
+
+/// How long a user's keys outlive the latest expiry they hold: the sweep normally removes
+/// what expired long before; the keys' own expiry only keeps a user who never comes back
+/// (and a store no gateway sweeps) from holding memory for ever.
+const KEY_GRACE_MS: i64 = 60 * 60 * 1000;
+
+/// Users pruned per round of a sweep, and at once.
+const SWEEP_BATCH: usize = 256;
+const SWEEP_PARALLEL: usize = 16;
+
+/// The Redis-backed store. Clones share one connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    link: Link,
+    prefix: String,
+    global: GlobalKeys,
+    timeout: Duration,
+}
+
+/// What a change did, as its script answers (see [`scripts`]).
+struct Changed {
+    /// How the number of sessions changed.
+    delta: i64,
+    /// The user's earliest expiry now: `None` unchanged, `Some(None)` the user holds
+    /// nothing, else the score.
+    earliest: Option<Option<String>>,
+    /// The rest of the answer.
+    rest: Value,
+}
+
+impl RedisStore {
+    /// Connects to `target`, keeping every key under `prefix` (`<prefix>:...`). Returns at
+    /// once for a single server, even if it is down (calls then fail until it answers); a
+    /// cluster must answer, to give its slots.
+    pub async fn connect(target: &RedisTarget, prefix: &str) -> Result<RedisStore, StoreError> {
+        Ok(RedisStore {
+            link: Link::open(target).await?,
+            prefix: prefix.to_string(),
+            global: GlobalKeys::new(prefix),
+            timeout: target.timeout,
+        })
+    }
+
+    fn keys(&self, user: &str) -> UserKeys {
+        UserKeys::new(&self.prefix, user)
+    }
+
+    /// Runs one Redis call within the time bound.
+    async fn call<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map_err(classify),
+            Err(_) => Err(StoreError::Timeout(self.timeout.as_millis() as u64)),
+        }
+    }
+
+    /// Runs a script over `user`'s keys.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        user: &str,
+        args: &[&[u8]],
+    ) -> Result<T, StoreError> {
+        let keys = self.keys(user);
+        let mut invocation = script.prepare_invoke();
+        for key in keys.all() {
+            invocation.key(key);
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut link = self.link.clone();
+        self.call(invocation.invoke_async(&mut link)).await
+    }
+
+    /// Runs a script that changes `user`'s sessions, then brings the sweep's index and the
+    /// session count up to date with what it did.
+    async fn change(
+        &self,
+        script: &Script,
+        user: &str,
+        args: &[&[u8]],
+    ) -> Result<Changed, StoreError> {
+        let answer: Vec<Value> = self.run(script, user, args).await?;
+        let changed = match <[Value; 3]>::try_from(answer) {
+            Ok([Value::Int(delta), earliest, rest]) => Changed {
+                delta,
+                earliest: match earliest {
+                    Value::Nil => None,
+                    Value::BulkString(score) if score.is_empty() => Some(None),
+                    Value::BulkString(score) => {
+                        Some(Some(String::from_utf8(score).map_err(corrupt)?))
+                    }
+                    other => return Err(corrupt(format!("a script answered {other:?}"))),
+                },
+                rest,
+            },
+            _ => return Err(corrupt("a script's answer is not {delta, earliest, rest}")),
+        };
+        self.keep_books(user, &changed).await;
+        Ok(changed)
+    }
+
+    /// Writes what a change did into the sweep's index and the count. The change itself is
+    /// already done: a failure here is logged, and the next sweep of the user (or the keys'
+    /// own expiry) catches up.
+    async fn keep_books(&self, user: &str, changed: &Changed) {
+        let mut pipe = redis::pipe();
+        match &changed.earliest {
+            Some(Some(score)) => {
+                pipe.zadd(&self.global.users, user, score.as_str()).ignore();
+            }
+            Some(None) => {
+                pipe.zrem(&self.global.users, user).ignore();
+            }
+            None => {}
+        }
+        if changed.delta != 0 {
+            pipe.incr(&self.global.count, changed.delta).ignore();
+        }
+        if changed.earliest.is_none() && changed.delta == 0 {
+            return;
+        }
+        let mut link = self.link.clone();
+        if let Err(error) = self.call(pipe.query_async::<()>(&mut link)).await {
+            tracing::warn!(%error, "the store's sweep index and count were not updated");
+        }
+    }
+}
+
+/// What a script answered in place of a value: nil, or bytes.
+fn bytes(value: Value) -> Result<Option<Vec<u8>>, StoreError> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::BulkString(bytes) => Ok(Some(bytes)),
+        other => Err(corrupt(format!("expected bytes, got {other:?}"))),
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(&self, session: &Session) -> Result<Vec<SessionId>, StoreError> {
+        let record = encode_record(session)?;
+        let expiry = score(session.expire_at_ms);
+        let now = session.created_at_ms.to_string();
+        let grace = KEY_GRACE_MS.to_string();
+        let args: [&[u8]; 5] = [
+            &session.id,
+            &record,
+            expiry.as_bytes(),
+            now.as_bytes(),
+            grace.as_bytes(),
+        ];
+        let changed = self.change(&CREATE_SCRIPT, &session.user, &args).await?;
+        let evicted: Vec<Vec<u8>> = redis::from_redis_value(changed.rest).map_err(corrupt)?;
+        evicted
+            .into_iter()
+            .map(|id| {
+                <[u8; 12]>::try_from(id.as_slice())
+                    .map(SessionId)
+                    .map_err(|_| corrupt("an evicted id is not 12 bytes"))
+            })
+            .collect()
+    }
+
+    async fn find_access(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<AccessGrant>, StoreError> {
+        let tokens = self.keys(user).tokens;
+        let mut link = self.link.clone();
+        let value: Option<Vec<u8>> = self.call(link.hget(tokens, access_field(hash))).await?;
+        value.map(|v| decode_grant(user, &v)).transpose()
+    }
+
+    async fn find_refresh(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<Session>, StoreError> {
+        let found: Option<(Vec<u8>, Vec<u8>)> = self
+            .run(&FIND_REFRESH_SCRIPT, user, &[&refresh_field(hash)])
+            .await?;
+        let Some((id, record)) = found else {
+            return Ok(None);
+        };
+        let session = decode_record(user, &id, &record)?;
+        // The field keys by part of the hash: the record has it whole.
+        Ok((&session.refresh_hash == hash).then_some(session))
+    }
+
+    async fn rotate(
+        &self,
+        user: &str,
+        id: SessionId,
+        rotation: Rotation,
+    ) -> Result<Option<Session>, StoreError> {
+        let expiry = rotation.expire_at_ms.to_be_bytes();
+        let now = rotation.now_ms.to_be_bytes();
+        let (expiry_score, now_ms) = (score(rotation.expire_at_ms), rotation.now_ms.to_string());
+        let grace = KEY_GRACE_MS.to_string();
+        let args: [&[u8]; 8] = [
+            &id.0,
+            &rotation.access_hash,
+            &rotation.refresh_hash,
+            &expiry,
+            &now,
+            expiry_score.as_bytes(),
+            now_ms.as_bytes(),
+            grace.as_bytes(),
+        ];
+        let changed = self.change(&ROTATE_SCRIPT, user, &args).await?;
+        bytes(changed.rest)?
+            .map(|record| decode_record(user, &id.0, &record))
+            .transpose()
+    }
+
+    async fn find_rotated(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<RotatedToken>, StoreError> {
+        let tokens = self.keys(user).tokens;
+        let mut link = self.link.clone();
+        let value: Option<Vec<u8>> = self.call(link.hget(tokens, rotated_field(hash))).await?;
+        match value {
+            Some(value) => decode_rotated(&value, hash),
+            None => Ok(None),
+        }
+    }
+
+    async fn revoke(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
+        let changed = self.change(&REVOKE_SCRIPT, user, &[&id.0]).await?;
+        bytes(changed.rest)?
+            .map(|record| decode_record(user, &id.0, &record))
+            .transpose()
+    }
+
+    async fn revoke_user(&self, user: &str) -> Result<usize, StoreError> {
+        let changed = self.change(&REVOKE_USER_SCRIPT, user, &[]).await?;
+        redis::from_redis_value(changed.rest).map_err(corrupt)
+    }
+
+    async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError> {
+        let key = self.keys(user).sessions;
+        let mut link = self.link.clone();
+        let records: Vec<(Vec<u8>, Vec<u8>)> = self.call(link.hgetall(key)).await?;
+        let mut sessions = records
+            .iter()
+            .map(|(id, record)| decode_record(user, id, record))
+            .collect::<Result<Vec<_>, _>>()?;
+        sessions.sort_unstable_by_key(|s| (s.created_at_ms, s.id));
+        Ok(sessions)
+    }
+
+    async fn get(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
+        let key = self.keys(user).sessions;
+        let mut link = self.link.clone();
+        let record: Option<Vec<u8>> = self.call(link.hget(key, &id.0[..])).await?;
+        record
+            .map(|record| decode_record(user, &id.0, &record))
+            .transpose()
+    }
+
+    async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError> {
+        let (now, grace) = (now_ms.to_string(), KEY_GRACE_MS.to_string());
+        let prune_args: [&[u8]; 2] = [now.as_bytes(), grace.as_bytes()];
+        let mut link = self.link.clone();
+        let due: usize = self
+            .call(link.zcount(&self.global.users, "-inf", now.as_str()))
+            .await?;
+        let (mut removed, mut visited) = (0, 0);
+        // Each pruned user leaves the range; a user whose index entry could not be updated
+        // would stay in it, so the rounds are bounded by how many were due at the start.
+        while visited < due + SWEEP_BATCH {
+            let users: Vec<String> = self
+                .call(link.zrangebyscore_limit(
+                    &self.global.users,
+                    "-inf",
+                    now.as_str(),
+                    0,
+                    SWEEP_BATCH as isize,
+                ))
+                .await?;
+            if users.is_empty() {
+                break;
+            }
+            visited += users.len();
+            for part in users.chunks(SWEEP_PARALLEL) {
+                let pruned = try_join_all(
+                    part.iter()
+                        .map(|user| self.change(&PRUNE_SCRIPT, user, &prune_args)),
+                )
+                .await?;
+                for changed in pruned {
+                    removed += redis::from_redis_value::<usize>(changed.rest).map_err(corrupt)?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn count(&self) -> Result<usize, StoreError> {
+        let mut link = self.link.clone();
+        let count: Option<i64> = self.call(link.get(&self.global.count)).await?;
+        Ok(usize::try_from(count.unwrap_or(0)).unwrap_or(0))
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut link = self.link.clone();
+        let _: String = self.call(redis::cmd("PING").query_async(&mut link)).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+//! The Redis store's tests: the contract every store keeps ([`contract_tests!`]), each test
+//! against a redis-server of its own, then what is Redis's alone (the keys' expiry, the
+//! slots, a server that goes away and comes back).
+
+use std::time::{Duration, Instant};
+
+use sessiongate_testkit::RedisServer;
+
+use super::*;
+use crate::sessions::store::contract::{Fixture, contract_tests, session};
+
+/// A store on a redis-server of its own; a restart kills the server with SIGKILL, starts it
+/// again on its append-only file, and connects anew.
+pub(crate) struct RedisFixture {
+    server: RedisServer,
+    store: RedisStore,
+}
+
+/// How long a call may take in these tests.
+const TIMEOUT: Duration = Duration::from_millis(500);
+
+pub(crate) async fn connect(url: String) -> RedisStore {
+    let target = RedisTarget {
+        urls: vec![url],
+        cluster: false,
+        password: None,
+        timeout: TIMEOUT,
+    };
+    RedisStore::connect(&target, "test")
+        .await
+        .expect("the store connects")
+}
+
+#[async_trait]
+impl Fixture for RedisFixture {
+    async fn start() -> Self {
+        let server = RedisServer::start();
+        let store = connect(server.url()).await;
+        RedisFixture { server, store }
+    }
+
+    fn store(&self) -> &dyn SessionStore {
+        &self.store
+    }
+
+    async fn restart(&mut self) {
+        self.server.restart();
+        self.store = connect(self.server.url()).await;
+    }
+}
+
+contract_tests!(RedisFixture);
+
+#[tokio::test]
+async fn a_users_keys_expire_after_their_latest_session_and_go_with_it() {
+    let fixture = RedisFixture::start().await;
+    let now = 1_700_000_000_000;
+    let day = 86_400_000;
+    let early = session(1, "u", now, now + day);
+    let late = session(2, "u", now, now + 14 * day);
+    fixture.store.create(&early).await.expect("create");
+    fixture.store.create(&late).await.expect("create");
+    let keys = fixture.store.keys("u");
+    for key in keys.all() {
+        let ttl: i64 = fixture
+            .server
+            .cli(&["PTTL", key])
+            .trim()
+            .parse()
+            .expect("a TTL");
+        // 14 days and the grace, reckoned from the session's creation, not Redis's clock.
+        let expected = 14 * day + KEY_GRACE_MS;
+        assert!(
+            (expected - 60_000..=expected).contains(&ttl),
+            "{key}: {ttl} ms"
+        );
+    }
+    fixture
+        .store
+        .revoke("u", late.session_id())
+        .await
+        .expect("revoke");
+    fixture
+        .store
+        .revoke("u", early.session_id())
+        .await
+        .expect("revoke");
+    for key in keys.all() {
+        assert_eq!(
+            fixture.server.cli(&["EXISTS", key]).trim(),
+            "0",
+            "{key} is gone"
+        );
+    }
+    let users = fixture.server.cli(&["ZCARD", "test:{g}:users"]);
+    assert_eq!(users.trim(), "0", "the sweep's index forgets the user");
+}
+
+#[tokio::test]
+async fn a_sweep_leaves_no_dead_session_listed_counted_or_indexed() {
+    let fixture = RedisFixture::start().await;
+    let store = &fixture.store;
+    for n in 0..40u8 {
+        let user = format!("user {}", n % 4);
+        store
+            .create(&session(
+                n,
+                &user,
+                1_000,
+                2_000 + i64::from(n / 4 % 2) * 10_000,
+            ))
+            .await
+            .expect("create");
+    }
+    assert_eq!(store.count().await.expect("count"), 40);
+    assert_eq!(store.sweep_expired(5_000).await.expect("sweep"), 20);
+    assert_eq!(store.count().await.expect("count"), 20);
+    for n in 0..4u8 {
+        let listed = store.list_user(&format!("user {n}")).await.expect("list");
+        assert_eq!(listed.len(), 5);
+        assert!(listed.iter().all(|s| s.expire_at_ms > 5_000));
+    }
+    let expiries = fixture.server.cli(&["ZCARD", "test:{u:user 0}:e"]);
+    assert_eq!(
+        expiries.trim(),
+        "5",
+        "no expired id left in the user's index"
+    );
+    let tokens = fixture.server.cli(&["HLEN", "test:{u:user 0}:t"]);
+    assert_eq!(
+        tokens.trim(),
+        "10",
+        "two token fields a live session, none else"
+    );
+    assert_eq!(store.sweep_expired(20_000).await.expect("sweep"), 20);
+    assert_eq!(store.count().await.expect("count"), 0);
+    assert_eq!(
+        fixture.server.cli(&["DBSIZE"]).trim(),
+        "1",
+        "only the count is left"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_within_the_time_bound_and_comes_back() {
+    let mut fixture = RedisFixture::start().await;
+    let s = session(1, "u", 1_000, i64::MAX);
+    fixture.store.create(&s).await.expect("create");
+
+    fixture.server.kill();
+    let started = Instant::now();
+    let refused = fixture.store.find_access("u", &s.access_hash).await;
+    assert!(
+        matches!(&refused, Err(e) if e.is_unavailable()),
+        "{refused:?}"
+    );
+    assert!(started.elapsed() < TIMEOUT * 3, "{:?}", started.elapsed());
+    assert!(fixture.store.ping().await.is_err());
+    assert!(matches!(
+        fixture.store.create(&session(2, "u", 1_000, i64::MAX)).await,
+        Err(e) if e.is_unavailable()
+    ));
+
+    // The same store, with no restart of its own, answers again within 2 s.
+    fixture.server.restart();
+    let back = Instant::now();
+    loop {
+        match fixture.store.find_access("u", &s.access_hash).await {
+            Ok(found) => {
+                assert_eq!(found.map(|g| g.session_id), Some(s.session_id()));
+                break;
+            }
+            Err(error) => assert!(
+                back.elapsed() < Duration::from_secs(2),
+                "not back within 2 s: {error}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
