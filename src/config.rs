@@ -52,6 +52,45 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Where sessions are kept: sled (embedded) or Redis (shared by replicas).
+    pub store: StoreConfig,
+}
+
+/// Where sessions are kept. `sled` (the default) is an embedded database in `data_dir`,
+/// for one gateway process; `redis` keeps them in Redis or Redis Cluster, shared by several
+/// gateway replicas, each of which sees every creation and revocation on its next request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sled` (the default) or `redis`. Override `SESSIONGATE_STORE_BACKEND`.
+    pub backend: String,
+    /// Redis to use: `redis://host:port[/db]`, or `rediss://` for TLS; with `redis_cluster`,
+    /// seed nodes separated by commas. Default `redis://127.0.0.1:6379`; override
+    /// `SESSIONGATE_REDIS_URL`. Never logged.
+    pub redis_url: String,
+    /// The URLs are nodes of a Redis Cluster. Default false.
+    pub redis_cluster: bool,
+    /// File holding the Redis password (trailing newline ignored). Unset (the default): the
+    /// variable `SESSIONGATE_REDIS_PASSWORD` if set, else the URL's own, if any.
+    pub redis_password_file: Option<PathBuf>,
+    /// Prefix of every key the gateway writes in Redis. Default `sessiongate`.
+    pub redis_key_prefix: String,
+    /// Milliseconds a store call may take (connecting included) before the request is
+    /// answered 503 `STORE_UNAVAILABLE`. Default 1000.
+    pub timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: "sled".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_cluster: false,
+            redis_password_file: None,
+            redis_key_prefix: "sessiongate".into(),
+            timeout_ms: 1000,
+        }
+    }
 }
 
 /// Connection hygiene: timeouts and limits, each answered clearly.
@@ -226,6 +265,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             tls: TlsConfig::default(),
             log: LogConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use sessiongate::sessions::{SledStore, SystemClock, compact};
+use sessiongate::sessions::{SessionStore, SystemClock, compact, open_store};
 use sessiongate::tls::CertStore;
 use sessiongate::{Config, Gateway, Listeners, Server};
 use tokio::signal::unix::{SignalKind, signal};
@@ -28,9 +28,10 @@ usage: sessiongate --config <file> [--check-config]
   --version         the version
 
 Environment: SESSIONGATE_LISTEN, SESSIONGATE_UPSTREAM, SESSIONGATE_DATA_DIR,
-SESSIONGATE_ADMIN_LISTEN, SESSIONGATE_WORKERS, SESSIONGATE_TLS_CERT and SESSIONGATE_TLS_KEY
-override the file; the signing secret is read from the variable named by auth.secret_env
-(JWT_SECRET); RUST_LOG overrides log.level.
+SESSIONGATE_ADMIN_LISTEN, SESSIONGATE_WORKERS, SESSIONGATE_TLS_CERT, SESSIONGATE_TLS_KEY,
+SESSIONGATE_STORE_BACKEND and SESSIONGATE_REDIS_URL override the file; the signing secret is
+read from the variable named by auth.secret_env (JWT_SECRET), the Redis password from
+SESSIONGATE_REDIS_PASSWORD (or store.redis_password_file); RUST_LOG overrides log.level.
 Signals: SIGTERM or SIGINT drain and stop; SIGHUP reloads the TLS certificate.";
 
 /// Exit status for a bad command line or configuration (EX_USAGE).
@@ -187,6 +188,8 @@ fn compact_store(path: PathBuf, to: Option<PathBuf>) -> ExitCode {
 fn run(path: PathBuf, check_only: bool) -> ExitCode {
     let checked = Config::load(&path).and_then(|config| {
         let secret = config.load_secret(|name| std::env::var(name).ok())?;
+        // Read here too, so that --check-config finds a missing password file.
+        config.load_redis_password(|name| std::env::var(name).ok())?;
         Ok((config, secret))
     });
     let (config, secret) = match checked {
@@ -253,13 +256,9 @@ async fn serve(
     secret: Vec<u8>,
     certs: Option<Arc<CertStore>>,
 ) -> Result<(), String> {
-    // A large store takes a while: opening it reads its whole access index into memory.
-    tracing::info!(dir = %config.data_dir.display(), "opening the session store");
-    let store = SledStore::open_with_cache(&config.data_dir, config.sessions.cache_mib << 20)
-        .map_err(|e| format!("opening the store in {}: {e}", config.data_dir.display()))?;
-    tracing::info!(dir = %config.data_dir.display(), "session store open");
-    let gateway = Gateway::new(&config, &secret, Arc::new(store), Arc::new(SystemClock))
-        .map_err(|e| e.to_string())?;
+    let store = open_configured_store(&config).await?;
+    let gateway =
+        Gateway::new(&config, &secret, store, Arc::new(SystemClock)).map_err(|e| e.to_string())?;
     let bind = |addr: std::net::SocketAddr, what: &'static str| async move {
         tokio::net::TcpListener::bind(addr)
             .await
@@ -303,6 +302,32 @@ async fn serve(
         .map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the store the configuration names, logging where (never a URL: it may hold a
+/// password).
+async fn open_configured_store(config: &Config) -> Result<Arc<dyn SessionStore>, String> {
+    let password = config
+        .load_redis_password(|name| std::env::var(name).ok())
+        .map_err(|e| e.to_string())?;
+    match config.store.backend.as_str() {
+        "redis" => tracing::info!(
+            cluster = config.store.redis_cluster,
+            prefix = %config.store.redis_key_prefix,
+            "session store: redis"
+        ),
+        // A large store takes a while: opening it reads its whole access index into memory.
+        _ => tracing::info!(dir = %config.data_dir.display(), "opening the session store"),
+    }
+    let store = open_store(config, password).await?;
+    match store.ping().await {
+        Ok(()) => tracing::info!(backend = store.backend(), "session store ready"),
+        Err(error) => tracing::error!(
+            %error,
+            "the session store does not answer yet: session routes answer 503 until it does"
+        ),
+    }
+    Ok(store)
 }
 
 /// Reloads the TLS certificate on every SIGHUP; a bad file keeps the old certificate.

@@ -52,6 +52,12 @@ impl Config {
         if let Some(v) = env("SESSIONGATE_TLS_KEY") {
             self.tls.key = Some(PathBuf::from(v));
         }
+        if let Some(v) = env("SESSIONGATE_STORE_BACKEND") {
+            self.store.backend = v;
+        }
+        if let Some(v) = env("SESSIONGATE_REDIS_URL") {
+            self.store.redis_url = v;
+        }
     }
 
     /// Reads the signing secret from the file or environment variable the config names.
@@ -82,5 +88,31 @@ impl Config {
             return Err(invalid(key, "", "the secret is empty"));
         }
         Ok(secret.into_bytes())
+    }
+
+    /// The Redis password, if one is configured: `store.redis_password_file`, else the
+    /// variable `SESSIONGATE_REDIS_PASSWORD`. `None` leaves the URL's own. The error says
+    /// where it looked, never what it found.
+    pub fn load_redis_password(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<String>, ConfigError> {
+        let password = match &self.store.redis_password_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| invalid("store.redis_password_file", path.display(), e))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+            None => env("SESSIONGATE_REDIS_PASSWORD"),
+        };
+        if password.as_deref() == Some("") {
+            let key = match self.store.redis_password_file {
+                Some(_) => "store.redis_password_file",
+                None => "SESSIONGATE_REDIS_PASSWORD",
+            };
+            return Err(invalid(key, "", "the password is empty"));
+        }
+        Ok(password)
     }
 }

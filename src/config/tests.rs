@@ -182,3 +182,97 @@ fn load_reads_a_file_and_reports_unreadable_ones() {
     let error = Config::load(&path).unwrap_err();
     assert!(matches!(error, ConfigError::Parse { .. }), "{error}");
 }
+
+#[test]
+fn the_store_is_sled_unless_redis_is_chosen() {
+    let config = Config::default();
+    assert_eq!(config.store.backend, "sled");
+    let redis = Config::from_toml(
+        "[store]\nbackend = \"redis\"\nredis_url = \"rediss://:secret@redis.internal:6380/2\"",
+    )
+    .expect("parses");
+    redis
+        .validate()
+        .expect("a rediss URL with a password and a db");
+    assert_eq!(
+        redis.redis_urls().expect("urls"),
+        ["rediss://:secret@redis.internal:6380/2"]
+    );
+    let cluster = Config::from_toml(
+        "[store]\nbackend = \"redis\"\nredis_cluster = true\n\
+         redis_url = \"redis://10.0.0.1:7000, redis://10.0.0.2:7000\"",
+    )
+    .expect("parses");
+    assert_eq!(
+        cluster.redis_urls().expect("urls"),
+        ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]
+    );
+}
+
+#[test]
+fn bad_store_values_name_the_key_and_never_show_a_password() {
+    for (toml, key) in [
+        (
+            "backend = \"postgres\"",
+            "store.backend (or SESSIONGATE_STORE_BACKEND)",
+        ),
+        (
+            "backend = \"redis\"\nredis_url = \"http://u:hunter2@redis:6379\"",
+            "store.redis_url (or SESSIONGATE_REDIS_URL)",
+        ),
+        (
+            "backend = \"redis\"\nredis_url = \"redis://a:1,redis://b:1\"",
+            "store.redis_url (or SESSIONGATE_REDIS_URL)",
+        ),
+        (
+            "backend = \"redis\"\nredis_url = \"redis://\"",
+            "store.redis_url (or SESSIONGATE_REDIS_URL)",
+        ),
+        ("redis_key_prefix = \"a{b}\"", "store.redis_key_prefix"),
+        ("redis_key_prefix = \"\"", "store.redis_key_prefix"),
+        ("timeout_ms = 0", "store.timeout_ms"),
+        ("timeout_ms = 60001", "store.timeout_ms"),
+    ] {
+        let config = Config::from_toml(&format!("[store]\n{toml}")).expect("parses");
+        let error = config.validate().expect_err(toml);
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        assert_eq!(invalid_key(error), key, "{toml}");
+    }
+    let unknown = Config::from_toml("[store]\nredis_host = \"x\"").expect_err("unknown key");
+    assert!(unknown.contains("redis_host"), "{unknown}");
+}
+
+#[test]
+fn the_store_overrides_and_the_redis_password_come_from_the_environment() {
+    let mut config = Config::default();
+    let env = |name: &str| match name {
+        "SESSIONGATE_STORE_BACKEND" => Some("redis".to_string()),
+        "SESSIONGATE_REDIS_URL" => Some("redis://10.1.2.3:6379".to_string()),
+        "SESSIONGATE_REDIS_PASSWORD" => Some("from-env".to_string()),
+        _ => None,
+    };
+    config.apply_overrides(env);
+    assert_eq!(config.store.backend, "redis");
+    assert_eq!(config.store.redis_url, "redis://10.1.2.3:6379");
+    assert_eq!(
+        config.load_redis_password(env).expect("password"),
+        Some("from-env".to_string())
+    );
+    assert_eq!(config.load_redis_password(|_| None).expect("none"), None);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("redis_password");
+    std::fs::write(&file, "from-file\n").expect("write");
+    config.store.redis_password_file = Some(file.clone());
+    assert_eq!(
+        config.load_redis_password(env).expect("password"),
+        Some("from-file".to_string()),
+        "the file wins over the variable"
+    );
+    std::fs::write(&file, "\n").expect("write");
+    let empty = config.load_redis_password(env).expect_err("empty");
+    assert_eq!(invalid_key(empty), "store.redis_password_file");
+    config.store.redis_password_file = Some(dir.path().join("missing"));
+    let missing = config.load_redis_password(env).expect_err("missing");
+    assert_eq!(invalid_key(missing), "store.redis_password_file");
+}

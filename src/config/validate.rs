@@ -64,6 +64,7 @@ impl Config {
         }
         self.validate_limits()?;
         self.validate_tls()?;
+        self.validate_store()?;
         match self.log.format.as_str() {
             "text" | "json" => {}
             other => return Err(invalid("log.format", other, "expected text or json")),
@@ -179,6 +180,78 @@ impl Config {
             return Err(invalid("limits.max_connections", 0, "must be at least 1"));
         }
         Ok(())
+    }
+
+    fn validate_store(&self) -> Result<(), ConfigError> {
+        let store = &self.store;
+        match store.backend.as_str() {
+            "sled" => {}
+            "redis" => {
+                self.redis_urls()?;
+            }
+            other => {
+                return Err(invalid(
+                    "store.backend (or SESSIONGATE_STORE_BACKEND)",
+                    other,
+                    "expected sled or redis",
+                ));
+            }
+        }
+        let prefix = &store.redis_key_prefix;
+        if prefix.is_empty() || prefix.contains(['{', '}']) {
+            return Err(invalid(
+                "store.redis_key_prefix",
+                prefix,
+                "must not be empty nor hold '{' or '}' (they mark Redis Cluster hash tags)",
+            ));
+        }
+        if !(1..=60_000).contains(&store.timeout_ms) {
+            return Err(invalid(
+                "store.timeout_ms",
+                store.timeout_ms,
+                "expected 1 to 60000 (ms)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The Redis URLs of `store.redis_url`: one, or with `store.redis_cluster` one or more
+    /// separated by commas, each `redis://` or `rediss://` with a host. An error shows the URL
+    /// with any password masked.
+    pub fn redis_urls(&self) -> Result<Vec<String>, ConfigError> {
+        let key = "store.redis_url (or SESSIONGATE_REDIS_URL)";
+        let urls: Vec<String> = self
+            .store
+            .redis_url
+            .split(',')
+            .map(|url| url.trim().to_string())
+            .collect();
+        if urls.len() > 1 && !self.store.redis_cluster {
+            return Err(invalid(
+                key,
+                masked(&self.store.redis_url),
+                "several URLs need store.redis_cluster = true",
+            ));
+        }
+        for url in &urls {
+            let parsed = http::Uri::try_from(url.as_str()).ok();
+            let scheme_ok = parsed
+                .as_ref()
+                .and_then(|u| u.scheme_str())
+                .is_some_and(|s| s == "redis" || s == "rediss");
+            let host_ok = parsed
+                .as_ref()
+                .and_then(|u| u.host())
+                .is_some_and(|h| !h.is_empty());
+            if !scheme_ok || !host_ok {
+                return Err(invalid(
+                    key,
+                    masked(url),
+                    "expected redis://host:port or rediss://host:port",
+                ));
+            }
+        }
+        Ok(urls)
     }
 
     fn validate_tls(&self) -> Result<(), ConfigError> {
@@ -301,4 +374,18 @@ pub struct RoutePatterns {
     pub logout: Vec<RoutePattern>,
     /// See [`RoutesConfig::end_all_sessions`](super::RoutesConfig::end_all_sessions).
     pub end_all_sessions: Vec<RoutePattern>,
+}
+
+/// A URL with the password of its user-info (`redis://user:secret@host`) masked, for errors.
+fn masked(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
 }

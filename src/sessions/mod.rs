@@ -9,6 +9,7 @@ pub mod clock;
 pub mod compact;
 pub mod device;
 pub mod metered;
+pub mod open;
 pub mod store;
 
 use std::sync::OnceLock;
@@ -19,7 +20,8 @@ use serde::{Deserialize, Serialize};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use device::Device;
 pub use metered::MeteredStore;
-pub use store::{Rotation, SessionStore, SledStore, StoreError};
+pub use open::open_store;
+pub use store::{RedisStore, RedisTarget, Rotation, SessionStore, SledStore, StoreError};
 
 use crate::auth::TokenHash;
 
