@@ -33,7 +33,14 @@ impl Admin {
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Body> {
         match (request.method(), request.uri().path()) {
             (&Method::GET, "/metrics") => {
-                let mut response = Response::new(full(self.gateway.metrics().render()));
+                let metrics = self.gateway.metrics();
+                // The store's own count (a store that does not answer leaves the last one).
+                if let Ok(count) = self.gateway.store.count().await {
+                    metrics
+                        .sessions_active
+                        .set(i64::try_from(count).unwrap_or(i64::MAX));
+                }
+                let mut response = Response::new(full(metrics.render()));
                 response.headers_mut().insert(
                     CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -59,7 +59,8 @@ pub struct Metrics {
     pub upstream_duration: Histogram,
     upstream_errors: IntCounterVec,
     auth_decisions: IntCounterVec,
-    /// Sessions in the store.
+    /// Sessions in the store: set from the store's own count at each scrape, so that with a
+    /// store shared by replicas it counts every replica's sessions.
     pub sessions_active: IntGauge,
     /// Sessions created since start.
     pub sessions_created: IntCounter,
@@ -243,7 +244,7 @@ impl Metrics {
         self.upstream_errors.with_label_values(&[kind]).inc();
     }
 
-    /// Counts ended sessions and lowers the active gauge.
+    /// Counts ended sessions.
     pub fn sessions_revoked(&self, reason: RevokeReason, count: usize) {
         if count == 0 {
             return;
@@ -251,7 +252,6 @@ impl Metrics {
         self.sessions_revoked
             .with_label_values(&[reason.label()])
             .inc_by(count as u64);
-        self.sessions_active.sub(count as i64);
     }
 
     /// Makes the store error series of `backend` exist at 0 (the gateway runs one backend).

@@ -78,10 +78,6 @@ impl Server {
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let gateway = self.gateway;
-        match gateway.store.count().await {
-            Ok(count) => gateway.metrics.sessions_active.set(count as i64),
-            Err(error) => tracing::error!(%error, "counting stored sessions failed"),
-        }
         let limits = gateway.limits.clone();
         let graceful = GracefulShutdown::new();
         let mut tasks = JoinSet::new();
@@ -347,9 +343,8 @@ fn https_location(host: &str, path: &str) -> String {
     format!("https://{name}{path}")
 }
 
-/// Removes expired sessions every `sessions.sweep_interval_seconds`, then sets
-/// `sessions_active` from the store's count. Sessions are refused the moment they expire;
-/// the sweep only frees space.
+/// Removes expired sessions every `sessions.sweep_interval_seconds`. They are refused the
+/// moment they expire; the sweep only frees space.
 async fn sweep_expired(gateway: Arc<Gateway>) {
     let mut interval = tokio::time::interval(gateway.sweep_interval);
     loop {
@@ -363,11 +358,6 @@ async fn sweep_expired(gateway: Arc<Gateway>) {
                 tracing::info!(removed, "expired sessions swept");
             }
             Err(error) => tracing::error!(%error, "sweeping expired sessions failed"),
-        }
-        // The store's own count: with a store shared by replicas, the others' logins and
-        // logouts are in it too.
-        if let Ok(count) = gateway.store.count().await {
-            gateway.metrics.sessions_active.set(count as i64);
         }
     }
 }
