@@ -98,6 +98,25 @@ impl RedisServer {
         }
     }
 
+    /// Stops it answering without closing anything (SIGSTOP): a server that hangs.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the server is running");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
     /// Whether it is running now.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
