@@ -17,6 +17,8 @@
 mod child;
 #[path = "replicas/consistency.rs"]
 mod consistency;
+#[path = "replicas/crash.rs"]
+mod crash;
 #[path = "replicas/fleet.rs"]
 mod fleet;
 #[path = "replicas/store_down.rs"]
