@@ -15,6 +15,8 @@
 #[path = "binary/child.rs"]
 #[allow(dead_code)] // the process helpers of tests/binary, not all used here
 mod child;
+#[path = "replicas/cluster.rs"]
+mod cluster;
 #[path = "replicas/consistency.rs"]
 mod consistency;
 #[path = "replicas/crash.rs"]

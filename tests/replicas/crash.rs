@@ -73,8 +73,8 @@ async fn a_killed_redis_loses_no_acknowledged_creation_or_revocation() {
         }
         assert_eq!(done, WRITERS);
         redis.restart();
-        wait_for(&*store).await;
-        check(&*store, &ledger, cycle).await;
+        wait_for(&store).await;
+        check(&store, &ledger, cycle).await;
     }
     eprintln!(
         "{CYCLES} kills: {acked_creations} acknowledged creations and {acked_revocations} \
@@ -114,7 +114,7 @@ async fn write_until_stopped(
         };
         let live = matches!(outcome, Acked::Live(_));
         ledger.lock().expect("ledger").insert(id, outcome);
-        if !live || n % 2 == 0 {
+        if !live || n.is_multiple_of(2) {
             continue;
         }
         let outcome = match store.revoke(&session.user, id).await {
