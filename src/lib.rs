@@ -49,6 +49,7 @@ pub mod routes;
 pub mod server;
 pub mod sessions;
 pub mod tls;
+pub mod tools;
 
 pub use config::Config;
 pub use gateway::Gateway;

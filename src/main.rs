@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use sessiongate::sessions::{SessionStore, SystemClock, compact, open_store};
+use sessiongate::sessions::{SessionStore, SystemClock, compact, open_dump, open_store};
 use sessiongate::tls::CertStore;
 use sessiongate::{Config, Gateway, Listeners, Server};
 use tokio::signal::unix::{SignalKind, signal};
@@ -17,6 +17,7 @@ const USAGE: &str = "\
 usage: sessiongate --config <file> [--check-config]
        sessiongate healthcheck [--config <file>]
        sessiongate compact --config <file> [--to <dir>]
+       sessiongate migrate --from <file> --to <file>
 
   --config <file>   the TOML configuration (see config/sessiongate.toml)
   --check-config    validate the configuration, the secret and the TLS files, then exit
@@ -24,6 +25,12 @@ usage: sessiongate --config <file> [--check-config]
   compact           with the gateway stopped, rewrite the session store (data_dir) without
                     the stale copies sled keeps, check the copy, and put it in the store's
                     place; with --to <dir>, leave it in <dir> (new or empty) instead
+  migrate           with the gateways stopped, copy the session store of the --from
+                    configuration into the empty store of the --to configuration (sled
+                    into Redis, Redis into sled), then compare the copy with the original
+                    entry by entry; the two files are read as written (no SESSIONGATE_*
+                    overrides), the Redis password from each file's
+                    store.redis_password_file or SESSIONGATE_REDIS_PASSWORD
   --help            this text
   --version         the version
 
@@ -49,6 +56,10 @@ enum Command {
         config: PathBuf,
         to: Option<PathBuf>,
     },
+    Migrate {
+        from: PathBuf,
+        to: PathBuf,
+    },
 }
 
 fn parse_args() -> Result<Option<Command>, String> {
@@ -56,6 +67,8 @@ fn parse_args() -> Result<Option<Command>, String> {
     let mut check_only = false;
     let mut healthcheck = false;
     let mut compact = false;
+    let mut migrate = false;
+    let mut from = None;
     let mut to = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -64,7 +77,9 @@ fn parse_args() -> Result<Option<Command>, String> {
             "--check-config" => check_only = true,
             "healthcheck" => healthcheck = true,
             "compact" => compact = true,
-            "--to" => to = Some(PathBuf::from(args.next().ok_or("--to needs a directory")?)),
+            "migrate" => migrate = true,
+            "--from" => from = Some(PathBuf::from(args.next().ok_or("--from needs a file")?)),
+            "--to" => to = Some(PathBuf::from(args.next().ok_or("--to needs a path")?)),
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -76,8 +91,19 @@ fn parse_args() -> Result<Option<Command>, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    if migrate {
+        if compact || healthcheck || check_only || config.is_some() {
+            return Err("migrate takes only --from and --to".into());
+        }
+        let from = from.ok_or("migrate needs --from <file>")?;
+        let to = to.ok_or("migrate needs --to <file>")?;
+        return Ok(Some(Command::Migrate { from, to }));
+    }
+    if from.is_some() {
+        return Err("--from is an option of migrate".into());
+    }
     if to.is_some() && !compact {
-        return Err("--to is an option of compact".into());
+        return Err("--to is an option of compact and migrate".into());
     }
     if compact && (healthcheck || check_only) {
         return Err("compact takes only --config and --to".into());
@@ -104,6 +130,7 @@ fn main() -> ExitCode {
     match command {
         Command::Healthcheck { config } => healthcheck(config),
         Command::Compact { config, to } => compact_store(config, to),
+        Command::Migrate { from, to } => migrate_store(from, to),
         Command::Run { config, check_only } => run(config, check_only),
     }
 }
@@ -182,6 +209,96 @@ fn compact_store(path: PathBuf, to: Option<PathBuf>) -> ExitCode {
             eprintln!("sessiongate compact: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Copies the store of `from` into the empty store of `to` and checks the copy.
+fn migrate_store(from: PathBuf, to: PathBuf) -> ExitCode {
+    let load = |path: &PathBuf| -> Result<(Config, Option<String>), String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let config = Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        config
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let password = config
+            .load_redis_password(|name| std::env::var(name).ok())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok((config, password))
+    };
+    let (from_config, to_config) = match (load(&from), load(&to)) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(error), _) | (_, Err(error)) => {
+            eprintln!("sessiongate migrate: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Some(why) = same_store(&from_config.0, &to_config.0) {
+        eprintln!("sessiongate migrate: --from and --to name the same store ({why})");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let source_dir = &from_config.0.data_dir;
+    if from_config.0.store.backend == "sled" && !source_dir.join("db").is_file() {
+        eprintln!(
+            "sessiongate migrate: no session store in {} (no sled `db` file there)",
+            source_dir.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    let started = std::time::Instant::now();
+    let migrated = runtime.block_on(async {
+        let source = open_dump(&from_config.0, from_config.1).await?;
+        let target = open_dump(&to_config.0, to_config.1).await?;
+        sessiongate::tools::migrate::migrate(source, target)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match migrated {
+        Ok(done) => {
+            println!(
+                "sessiongate migrate: {} sessions and {} rotated-away refresh tokens copied from \
+                 the {} store into the {} store and checked in {:.1} s; {} rotated-away tokens \
+                 of sessions that are gone left out",
+                done.sessions,
+                done.rotated,
+                from_config.0.store.backend,
+                to_config.0.store.backend,
+                started.elapsed().as_secs_f64(),
+                done.orphans,
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let hint = if error.contains("could not acquire lock") {
+                ": a gateway has the sled store open; stop it first"
+            } else {
+                ""
+            };
+            eprintln!("sessiongate migrate: {error}{hint}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why two configurations name one store, if they do.
+fn same_store(a: &Config, b: &Config) -> Option<String> {
+    match (a.store.backend.as_str(), b.store.backend.as_str()) {
+        ("sled", "sled") if a.data_dir == b.data_dir => {
+            Some(format!("data_dir {}", a.data_dir.display()))
+        }
+        ("redis", "redis")
+            if a.redis_urls().ok() == b.redis_urls().ok()
+                && a.store.redis_key_prefix == b.store.redis_key_prefix =>
+        {
+            Some(format!(
+                "one Redis, key prefix {}",
+                a.store.redis_key_prefix
+            ))
+        }
+        _ => None,
     }
 }
 

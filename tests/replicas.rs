@@ -9,8 +9,9 @@
 //! `replicas/fleet.rs` starts the replicas and talks to them; the tests are in
 //! `replicas/consistency.rs` (2,000 rounds of "end through A, then ask B"),
 //! `replicas/store_down.rs` (Redis stopped, hanging and back), `replicas/crash.rs` (SIGKILL
-//! of redis-server under traffic) and `replicas/cluster.rs` (a 3-master cluster and a
-//! manual failover under traffic).
+//! of redis-server under traffic), `replicas/cluster.rs` (a 3-master cluster and a manual
+//! failover under traffic) and `replicas/migrate.rs` (`sessiongate migrate` from sled into
+//! Redis and back).
 
 #[path = "binary/child.rs"]
 #[allow(dead_code)] // the process helpers of tests/binary, not all used here
@@ -23,5 +24,7 @@ mod consistency;
 mod crash;
 #[path = "replicas/fleet.rs"]
 mod fleet;
+#[path = "replicas/migrate.rs"]
+mod migrate;
 #[path = "replicas/store_down.rs"]
 mod store_down;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use device::Device;
 pub use metered::MeteredStore;
-pub use open::open_store;
+pub use open::{open_dump, open_store};
 pub use store::{RedisStore, RedisTarget, Rotation, SessionStore, SledStore, StoreError};
 
 use crate::auth::TokenHash;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::store::dump::Dump;
 use super::{RedisStore, RedisTarget, SessionStore, SledStore};
 use crate::config::Config;
 
@@ -15,6 +16,15 @@ pub async fn open_store(
     config: &Config,
     redis_password: Option<String>,
 ) -> Result<Arc<dyn SessionStore>, String> {
+    Ok(open_dump(config, redis_password).await?)
+}
+
+/// Opens the configured store, as [`open_store`], to be read out whole or written into
+/// (`sessiongate migrate`).
+pub async fn open_dump(
+    config: &Config,
+    redis_password: Option<String>,
+) -> Result<Arc<dyn Dump>, String> {
     match config.store.backend.as_str() {
         "redis" => {
             let target = RedisTarget {

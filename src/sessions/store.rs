@@ -21,6 +21,7 @@ use crate::auth::TokenHash;
 
 #[cfg(test)]
 pub(crate) mod contract;
+pub mod dump;
 pub(crate) mod redis;
 pub(crate) mod sled;
 

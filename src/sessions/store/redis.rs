@@ -21,6 +21,7 @@ use super::{AccessGrant, RotatedToken, Rotation, SessionStore, StoreError};
 use crate::auth::TokenHash;
 use crate::sessions::{Session, SessionId};
 
+mod dump;
 mod layout;
 mod link;
 mod scripts;

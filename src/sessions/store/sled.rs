@@ -24,6 +24,7 @@ use crate::auth::TokenHash;
 use crate::sessions::{Session, SessionId};
 
 mod access_index;
+mod dump;
 mod layout;
 mod read;
 mod sweep;

@@ -19,6 +19,7 @@
 //! does: two stored tokens sharing them is as unlikely as a 128-bit collision, and a token
 //! that is not stored cannot be made to match one. The record keeps both hashes whole.
 
+use super::super::dump::RotatedEntry;
 use super::super::{AccessGrant, RotatedToken, StoreError};
 use crate::auth::TokenHash;
 use crate::sessions::{Device, Session, SessionId};
@@ -178,6 +179,31 @@ pub(super) fn decode_rotated(
         session_id: SessionId(value[..12].try_into().expect("12 bytes")),
         rotated_at_ms: be_i64(&value[12..20]),
     }))
+}
+
+/// A rotated-away token's value: the session id, the rotation time, the token's expiry (8
+/// bytes each, big-endian), then its whole hash.
+pub(super) fn encode_rotated(entry: &RotatedEntry) -> Vec<u8> {
+    let mut value = Vec::with_capacity(12 + 8 + 8 + 64);
+    value.extend_from_slice(&entry.session_id.0);
+    value.extend_from_slice(&entry.rotated_at_ms.to_be_bytes());
+    value.extend_from_slice(&entry.expire_at_ms.to_be_bytes());
+    value.extend_from_slice(&entry.hash);
+    value
+}
+
+/// A rotated-away token's entry from its value, for `user`.
+pub(super) fn decode_rotated_entry(user: &str, value: &[u8]) -> Result<RotatedEntry, StoreError> {
+    if value.len() != 12 + 8 + 8 + 64 {
+        return Err(corrupt("a rotated-token entry of the wrong length"));
+    }
+    Ok(RotatedEntry {
+        user: user.to_string(),
+        hash: value[28..].try_into().expect("64 bytes"),
+        session_id: SessionId(value[..12].try_into().expect("12 bytes")),
+        rotated_at_ms: be_i64(&value[12..20]),
+        expire_at_ms: be_i64(&value[20..28]),
+    })
 }
 
 /// A score for a time in ms: the decimal integer, which Redis stores as a double (exact up

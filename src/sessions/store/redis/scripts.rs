@@ -141,6 +141,15 @@ end
 return {-removed, settle(tonumber(ARGV[1]), tonumber(ARGV[2])), removed}
 "#;
 
+/// ARGV: a rotated-away token's field, its value, its expiry (score), the rotation time
+/// (ms), grace (ms): remembers it as a rotation would have (for migration). Answers `{0,
+/// earliest, 1}`.
+const REMEMBER: &str = r#"
+redis.call('HSET', T, ARGV[1], ARGV[2])
+redis.call('ZADD', E, ARGV[3], ARGV[1])
+return {0, settle(tonumber(ARGV[4]), tonumber(ARGV[5])), 1}
+"#;
+
 /// ARGV: a refresh token's field. Answers `{id, record}` of the session holding it, or nil.
 const FIND_REFRESH: &str = r#"
 local value = redis.call('HGET', T, ARGV[1])
@@ -160,4 +169,5 @@ pub(super) static ROTATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(ROTA
 pub(super) static REVOKE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REVOKE));
 pub(super) static REVOKE_USER_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REVOKE_USER));
 pub(super) static PRUNE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PRUNE));
+pub(super) static REMEMBER_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REMEMBER));
 pub(super) static FIND_REFRESH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FIND_REFRESH));
