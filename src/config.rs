@@ -73,6 +73,9 @@ pub struct StoreConfig {
     /// File holding the Redis password (trailing newline ignored). Unset (the default): the
     /// variable `SESSIONGATE_REDIS_PASSWORD` if set, else the URL's own, if any.
     pub redis_password_file: Option<PathBuf>,
+    /// PEM file of the certificate authority that signed the Redis server's certificate, for
+    /// `rediss://` URLs. Unset (the default): the system's trusted roots.
+    pub redis_tls_ca_file: Option<PathBuf>,
     /// Prefix of every key the gateway writes in Redis. Default `sessiongate`.
     pub redis_key_prefix: String,
     /// Milliseconds a store call may take (connecting included) before the request is
@@ -87,6 +90,7 @@ impl Default for StoreConfig {
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_cluster: false,
             redis_password_file: None,
+            redis_tls_ca_file: None,
             redis_key_prefix: "sessiongate".into(),
             timeout_ms: 1000,
         }

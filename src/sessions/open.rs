@@ -27,12 +27,19 @@ pub async fn open_dump(
 ) -> Result<Arc<dyn Dump>, String> {
     match config.store.backend.as_str() {
         "redis" => {
-            let target = RedisTarget {
-                urls: config.redis_urls().map_err(|e| e.to_string())?,
-                cluster: config.store.redis_cluster,
-                password: redis_password,
-                timeout: Duration::from_millis(config.store.timeout_ms),
-            };
+            let target =
+                RedisTarget {
+                    urls: config.redis_urls().map_err(|e| e.to_string())?,
+                    cluster: config.store.redis_cluster,
+                    password: redis_password,
+                    tls_ca: match &config.store.redis_tls_ca_file {
+                        Some(path) => Some(std::fs::read(path).map_err(|e| {
+                            format!("store.redis_tls_ca_file {}: {e}", path.display())
+                        })?),
+                        None => None,
+                    },
+                    timeout: Duration::from_millis(config.store.timeout_ms),
+                };
             let store = RedisStore::connect(&target, &config.store.redis_key_prefix)
                 .await
                 .map_err(|e| format!("connecting to the Redis store: {e}"))?;

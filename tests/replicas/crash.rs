@@ -35,6 +35,7 @@ async fn a_killed_redis_loses_no_acknowledged_creation_or_revocation() {
         urls: vec![redis.url()],
         cluster: false,
         password: None,
+        tls_ca: None,
         timeout: Duration::from_millis(500),
     };
     let store = Arc::new(

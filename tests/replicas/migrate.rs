@@ -129,6 +129,7 @@ async fn a_sled_store_goes_into_redis_and_back_unchanged() {
         urls: vec![redis.url()],
         cluster: false,
         password: None,
+        tls_ca: None,
         timeout: Duration::from_secs(1),
     };
     let copy = RedisStore::connect(&target, "sessiongate")

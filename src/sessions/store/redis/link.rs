@@ -20,6 +20,8 @@ pub struct RedisTarget {
     pub cluster: bool,
     /// The password, when not in the URL (from `SESSIONGATE_REDIS_PASSWORD` or a file).
     pub password: Option<String>,
+    /// PEM of the authority to trust for `rediss://` (else the system's roots).
+    pub tls_ca: Option<Vec<u8>>,
     /// How long one call may take, connecting included.
     pub timeout: Duration,
 }
@@ -57,8 +59,16 @@ impl Link {
             }
             infos.push(info);
         }
+        let certificates = || redis::TlsCertificates {
+            client_tls: None,
+            root_cert: target.tls_ca.clone(),
+        };
         if target.cluster {
-            let client = redis::cluster::ClusterClientBuilder::new(infos)
+            let mut builder = redis::cluster::ClusterClientBuilder::new(infos);
+            if target.tls_ca.is_some() {
+                builder = builder.certs(certificates());
+            }
+            let client = builder
                 .connection_timeout(target.timeout)
                 .response_timeout(target.timeout)
                 .retries(2)
@@ -72,7 +82,11 @@ impl Link {
         let [info] = <[_; 1]>::try_from(infos).map_err(|_| {
             StoreError::Refused("store.redis_url: one URL unless store.redis_cluster".into())
         })?;
-        let client = redis::Client::open(info).map_err(classify)?;
+        let client = match target.tls_ca {
+            Some(_) => redis::Client::build_with_tls(info, certificates()),
+            None => redis::Client::open(info),
+        }
+        .map_err(classify)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(target.timeout))
             .set_response_timeout(Some(target.timeout))

@@ -24,6 +24,7 @@ pub(crate) async fn connect(url: String) -> RedisStore {
         urls: vec![url],
         cluster: false,
         password: None,
+        tls_ca: None,
         timeout: TIMEOUT,
     };
     RedisStore::connect(&target, "test")
@@ -177,4 +178,71 @@ async fn an_unreachable_server_fails_within_the_time_bound_and_comes_back() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A CA and a `localhost` certificate it signed, as PEM: (CA, certificate, key).
+fn tls_files() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("no names");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("a key");
+    let ca = ca_params.self_signed(&ca_key).expect("a CA");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("a key");
+    let params = CertificateParams::new(vec!["localhost".to_string()]).expect("a name");
+    let leaf = params.signed_by(&key, &issuer).expect("a certificate");
+    (ca.pem(), leaf.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn a_rediss_url_speaks_tls_to_a_server_of_a_private_authority() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = tls_files();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    };
+    let (ca_file, cert_file, key_file) = (
+        write("ca.pem", &ca),
+        write("cert.pem", &cert),
+        write("key.pem", &key),
+    );
+    let tls_port = sessiongate_testkit::free_port(false).to_string();
+    let server = RedisServer::start_with(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &cert_file,
+        "--tls-key-file",
+        &key_file,
+        "--tls-ca-cert-file",
+        &ca_file,
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let target = |tls_ca: Option<Vec<u8>>| RedisTarget {
+        urls: vec![format!("rediss://localhost:{tls_port}")],
+        cluster: false,
+        password: None,
+        tls_ca,
+        timeout: TIMEOUT,
+    };
+    let store = RedisStore::connect(&target(Some(ca.into_bytes())), "tls")
+        .await
+        .expect("connects");
+    let s = session(1, "u", 1_000, i64::MAX);
+    store.create(&s).await.expect("a create over TLS");
+    assert_eq!(
+        store.get("u", s.session_id()).await.expect("get"),
+        Some(s.clone())
+    );
+    // The plain port holds what came over TLS.
+    assert_eq!(server.cli(&["HLEN", "tls:{u:u}:s"]).trim(), "1");
+
+    // Without the authority, the server's certificate is not trusted: nothing is sent.
+    let untrusting = RedisStore::connect(&target(None), "tls")
+        .await
+        .expect("lazy");
+    assert!(matches!(untrusting.ping().await, Err(e) if e.is_unavailable()));
 }
