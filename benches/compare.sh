@@ -9,9 +9,9 @@
 #   benches/compare.sh                              # 5 rounds of 10 s, 64 connections
 #   ROUNDS=1 DURATION=3s benches/compare.sh         # a quick check that everything works
 #
-# Needs: nginx, haproxy (>= 2.5, for jwt_verify), wrk, curl, cargo, and cmake for target P's
-#   first build (pingora builds zlib-ng from source)
-#   (Debian/Ubuntu: sudo apt-get install -y nginx haproxy wrk curl cmake).
+# Needs: nginx, haproxy (>= 2.5, for jwt_verify), wrk, curl, cargo, cmake for target P's
+#   first build (pingora builds zlib-ng from source), and redis-server for targets R and RR
+#   (Debian/Ubuntu: sudo apt-get install -y nginx haproxy wrk curl cmake redis-server).
 #
 # Environment (defaults in brackets):
 #   ROUNDS [5]          rounds; each runs every target once, in turn
@@ -20,7 +20,7 @@
 #   THREADS [1]         wrk threads
 #   WARMUP [2s]         one unrecorded wrk run per target before the rounds ("0" skips it)
 #   TARGETS ["STRAIGHT A B H P C C2"]  which targets to run, in this order within a round
-#                       (HG is also known; see Targets)
+#                       (HG, R and RR are also known; see Targets)
 #   SEED_SESSIONS [1000] SEED_USERS [100]  sessions in the gateway's store
 #   RESULTS_FILE        if set, every run is appended to it as one JSON line
 #   KEEP_TMP [0]        1: keep the temporary directory (configs, logs)
@@ -33,8 +33,12 @@
 # one thread built like the gateway's forwarding path, with none of its work
 # (examples/hyper_floor.rs); HG = the same with the gateway's connection plumbing. P = a
 # bare pingora-proxy reverse proxy on one thread, none of the gateway's work either
-# (benches/pingora_floor, a crate of its own, built and started only when TARGETS has P). See
-# benches/README.md.
+# (benches/pingora_floor, a crate of its own, built and started only when TARGETS has P).
+# R = sessiongate with one worker and the Redis store (a redis-server of the script's own,
+# appendonly with appendfsync everysec, holding the same sessions, copied in with
+# `sessiongate migrate`); RR = two such replicas on that one Redis, loaded at once by two wrk
+# processes of half the connections each (req/s summed, p99 the worse of the two). R and RR
+# are started only when TARGETS has them. See benches/README.md.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -54,6 +58,9 @@ target_dir=${CARGO_TARGET_DIR:-$repo/target}
 # Target P: built (and started) only when asked for; its crate is outside the workspace.
 with_p=0
 if [[ " $TARGETS " == *" P "* ]]; then with_p=1; fi
+# Targets R and RR: a redis-server, started only when asked for.
+with_r=0
+if [[ " $TARGETS " == *" R "* || " $TARGETS " == *" RR "* ]]; then with_r=1; fi
 pingora_target_dir=$repo/benches/pingora_floor/target
 if [[ -n ${CARGO_TARGET_DIR:-} ]]; then pingora_target_dir=$target_dir; fi
 # Debian puts nginx and haproxy in /usr/sbin, which a user's PATH may lack.
@@ -73,8 +80,11 @@ done
 if ((with_p)) && [[ ! -x $pingora_target_dir/release/pingora_floor ]]; then
   command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 fi
+if ((with_r)); then
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+fi
 if ((${#missing[@]})); then
-  die "missing: ${missing[*]}. Install with: sudo apt-get install -y nginx haproxy wrk curl cmake (cargo: a Rust toolchain)"
+  die "missing: ${missing[*]}. Install with: sudo apt-get install -y nginx haproxy wrk curl cmake redis-server (cargo: a Rust toolchain)"
 fi
 # sed, not head: head exits after one line, and haproxy, still writing, would die of SIGPIPE,
 # failing the pipeline (pipefail) and with it the script, silently (1 run in 8 to 4 in 10).
@@ -112,7 +122,11 @@ token=$(<"$tmp/token")
 cp -a "$tmp/sessions-c" "$tmp/sessions-c2"
 
 up_port='' a_port='' b_port='' c_port='' c2_port='' h_port='' hg_port='' p_port=''
+r_port='' rr_port='' redis_port=''
 free_port up_port
+free_port r_port
+free_port rr_port
+free_port redis_port
 free_port a_port
 free_port b_port
 free_port c_port
@@ -221,7 +235,7 @@ haproxy -c -q -f "$tmp/haproxy.cfg" || die "HAProxy refuses the generated $tmp/h
 start haproxy haproxy -db -f "$tmp/haproxy.cfg"
 
 # --- C and C2: sessiongate, one worker thread / the default threads -------------------------
-gateway_conf() { # PORT DATA_DIR
+gateway_conf() { # PORT DATA_DIR [STORE_SECTION]
   cat <<EOF
 listen = "127.0.0.1:$1"
 admin_listen = ""
@@ -235,8 +249,32 @@ shutdown_grace_seconds = 1
 [log]
 # No per-request access log, like nginx (access_log off) and HAProxy (no log) here.
 level = "warn"
+${3:-}
 EOF
 }
+
+# --- R and RR: sessiongate on a Redis of its own, holding the same sessions -----------------
+if ((with_r)); then
+  mkdir -p "$tmp/redis"
+  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp/redis" --save "" \
+    --appendonly yes --appendfsync everysec
+  for _ in $(seq 100); do
+    redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.1
+  done
+  redis_store=$'[store]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:'"$redis_port"'"'
+  gateway_conf 0 "$tmp/sessions-c" >"$tmp/migrate-from.toml"
+  gateway_conf 0 "$tmp/unused" "$redis_store" >"$tmp/migrate-to.toml"
+  "$gateway_bin" migrate --from "$tmp/migrate-from.toml" --to "$tmp/migrate-to.toml" >"$tmp/migrate.log" 2>&1 ||
+    { cat "$tmp/migrate.log" >&2; die "copying the sessions into Redis failed"; }
+  gateway_conf "$r_port" "$tmp/unused-r" "$redis_store" >"$tmp/gateway-r.toml"
+  gateway_conf "$rr_port" "$tmp/unused-rr" "$redis_store" >"$tmp/gateway-rr.toml"
+  start gateway-r env -u RUST_LOG JWT_SECRET="$secret" SESSIONGATE_WORKERS=1 \
+    "$gateway_bin" --config "$tmp/gateway-r.toml"
+  r_pid=${pids[-1]}
+  start gateway-rr env -u RUST_LOG JWT_SECRET="$secret" SESSIONGATE_WORKERS=1 \
+    "$gateway_bin" --config "$tmp/gateway-rr.toml"
+fi
 gateway_conf "$c_port" "$tmp/sessions-c" >"$tmp/gateway-c.toml"
 gateway_conf "$c2_port" "$tmp/sessions-c2" >"$tmp/gateway-c2.toml"
 start gateway-c env -u RUST_LOG JWT_SECRET="$secret" SESSIONGATE_WORKERS=1 \
@@ -264,6 +302,12 @@ url[C2]=http://127.0.0.1:$c2_port/api/bench
 url[H]=http://127.0.0.1:$h_port/api/bench
 url[HG]=http://127.0.0.1:$hg_port/api/bench
 if ((with_p)); then url[P]=http://127.0.0.1:$p_port/api/bench; fi
+if ((with_r)); then
+  url[R]=http://127.0.0.1:$r_port/api/bench
+  # Two replicas at once: run() loads both (see pair_run).
+  url[RR]=pair
+  rr_url=http://127.0.0.1:$rr_port/api/bench
+fi
 name[STRAIGHT]="straight to the upstream (nginx)"
 name[A]="A  nginx proxy, no auth"
 name[B]="B  HAProxy jwt_verify"
@@ -272,6 +316,8 @@ name[C2]="C2 sessiongate, default workers ($(nproc) cores)"
 name[H]="H  hyper floor: bare hyper proxy, 1 thread"
 name[HG]="HG hyper floor + gateway's connection plumbing"
 name[P]="P  pingora floor: bare pingora, 1 thread"
+name[R]="R  sessiongate, 1 worker, Redis store"
+name[RR]="RR 2 replicas x 1 worker on one Redis"
 
 wait_ok upstream "${url[STRAIGHT]}"
 wait_ok nginx-proxy "${url[A]}"
@@ -281,6 +327,10 @@ wait_ok gateway-c2 "${url[C2]}"
 wait_ok hyper-floor "${url[H]}"
 wait_ok hyper-floor-g "${url[HG]}"
 if ((with_p)); then wait_ok pingora-floor "${url[P]}"; fi
+if ((with_r)); then
+  wait_ok gateway-r "${url[R]}"
+  wait_ok gateway-rr "$rr_url"
+fi
 
 # --- every target answers what it should, or the numbers mean nothing -----------------------
 status_of() { # URL [TOKEN]
@@ -297,15 +347,21 @@ if [[ ${signature:middle:1} == A ]]; then swap=B; else swap=A; fi
 forged="${token%.*}.${signature:0:middle}${swap}${signature:middle+1}"
 served="STRAIGHT A B C C2 H HG"
 if ((with_p)); then served+=" P"; fi
+if ((with_r)); then served+=" R"; fi
 for t in $served; do
   [[ $(status_of "${url[$t]}" "$token") == 200 && $(<"$tmp/body") == '{"ok":true}' ]] ||
     die "$t does not answer {\"ok\":true} with the token"
 done
-for t in B C C2; do
+refusing="B C C2"
+if ((with_r)); then refusing+=" R"; fi
+for t in $refusing; do
   [[ $(status_of "${url[$t]}") == 401 ]] || die "$t lets a request without a token through"
   [[ $(status_of "${url[$t]}" "$forged") == 401 ]] || die "$t lets a forged token through"
 done
-say "compare.sh: all targets up; B, C and C2 refuse a missing or forged token (401)"
+if ((with_r)); then
+  [[ $(status_of "$rr_url" "$token") == 200 ]] || die "the second Redis replica does not pass the token"
+fi
+say "compare.sh: all targets up; $refusing refuse a missing or forged token (401)"
 
 # --- the load -----------------------------------------------------------------------------
 field() { # JSON KEY: a number from the one-line JSON wrk-report.lua prints
@@ -315,11 +371,45 @@ field() { # JSON KEY: a number from the one-line JSON wrk-report.lua prints
 
 # run TARGET DURATION: one wrk run; prints its WRK_JSON line.
 run() {
+  if [[ ${url[$1]} == pair ]]; then
+    pair_run "$2"
+    return
+  fi
   local out=$tmp/wrk.out
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -s "$repo/benches/wrk-report.lua" \
     -H "Authorization: Bearer $token" "${url[$1]}" >"$out" 2>&1 ||
     { cat "$out" >&2; die "wrk failed against $1"; }
   grep '^WRK_JSON ' "$out" | sed 's/^WRK_JSON //'
+}
+
+# pair_run DURATION: target RR, two wrk at once of half the connections each, one per Redis
+# replica; prints one WRK_JSON-like line: req/s and the error counts summed, p50 and p99 the
+# worse of the two.
+pair_run() {
+  local half=$((CONNECTIONS / 2)) i target
+  local -a wrks=()
+  for i in 1 2; do
+    target=${url[R]}
+    ((i == 2)) && target=$rr_url
+    wrk -t"$THREADS" -c"$half" -d"$1" --latency -s "$repo/benches/wrk-report.lua" \
+      -H "Authorization: Bearer $token" "$target" >"$tmp/wrk-pair$i.out" 2>&1 &
+    wrks+=("$!")
+  done
+  for i in "${wrks[@]}"; do
+    wait "$i" || { cat "$tmp"/wrk-pair*.out >&2; die "wrk failed against RR"; }
+  done
+  local one two k a b v sum='{'
+  one=$(grep '^WRK_JSON ' "$tmp/wrk-pair1.out" | sed 's/^WRK_JSON //')
+  two=$(grep '^WRK_JSON ' "$tmp/wrk-pair2.out" | sed 's/^WRK_JSON //')
+  for k in rps p50_us p99_us status connect read write timeout; do
+    a=$(field "$one" "$k") b=$(field "$two" "$k")
+    case $k in
+      p50_us | p99_us) v=$(awk -v a="$a" -v b="$b" 'BEGIN{print (a > b) ? a : b}') ;;
+      *) v=$(awk -v a="$a" -v b="$b" 'BEGIN{print a + b}') ;;
+    esac
+    sum+="\"$k\":$v,"
+  done
+  printf '%s\n' "${sum%,}}"
 }
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -331,7 +421,7 @@ fi
 mkdir -p "$tmp/results"
 for round in $(seq "$ROUNDS"); do
   for t in $TARGETS; do
-    [[ -n ${url[$t]:-} ]] || die "unknown target $t (known: STRAIGHT A B C C2 H HG P)"
+    [[ -n ${url[$t]:-} ]] || die "unknown target $t (known: STRAIGHT A B C C2 H HG P R RR)"
     json=$(run "$t" "$DURATION")
     [[ -n $json ]] || die "no result from wrk against $t"
     rps=$(field "$json" rps)
@@ -371,7 +461,7 @@ echo "(medians over the rounds; 'invalid' counts runs with socket errors or non-
 
 # Ratios taken round by round, then their median.
 ratios=()
-for pair in C/A C/B C2/A C2/B H/A H/B HG/A C/H P/A P/H C/P; do
+for pair in C/A C/B C2/A C2/B H/A H/B HG/A C/H P/A P/H C/P R/C R/A RR/R RR/C2; do
   if has "${pair%/*}" && has "${pair#*/}"; then ratios+=("$pair"); fi
 done
 if ((${#ratios[@]})); then
@@ -415,7 +505,8 @@ if ((${#ratios[@]})); then
   }
   echo "targets (on the medians of the per-round ratios):"
   for check in "C/A req/s:C/A:>=:1.0" "C2/A req/s:C2/A:>=:1.0" "C/B req/s:C/B:>=:1.3" \
-    "C2/B req/s:C2/B:>=:1.3" "p99 C/A:p99C/A:<=:1.2" "p99 C2/A:p99C2/A:<=:1.2"; do
+    "C2/B req/s:C2/B:>=:1.3" "p99 C/A:p99C/A:<=:1.2" "p99 C2/A:p99C2/A:<=:1.2" \
+    "R/C req/s (the Redis store against sled):R/C:>=:0.8"; do
     IFS=: read -r label key op limit <<<"$check"
     if [[ -n ${all[$key]:-} ]]; then
       verdict "$label" "$(tr ' ' '\n' <<<"${all[$key]}" | grep . | median)" "$op" "$limit"
