@@ -188,7 +188,7 @@ async fn measure(args: &Args) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         checks.push(started.elapsed());
-        if !grant.is_some_and(|g| g.expire_at_ms > now_ms) {
+        if grant.is_none_or(|g| g.expire_at_ms <= now_ms) {
             return Err("a seeded session is not live".into());
         }
     }
