@@ -42,20 +42,20 @@ say "redis_scale.sh: building examples/redis_scale (release) in $target_dir"
 CARGO_TARGET_DIR=$target_dir cargo build --release --quiet --manifest-path "$repo/Cargo.toml" \
   --example redis_scale
 
-port=''
-free_port port
+redis_port=''
+free_port redis_port
 mkdir -p "$tmp/redis"
-start redis redis-server --port "$port" --bind 127.0.0.1 --dir "$tmp/redis" --save "" \
+start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp/redis" --save "" \
   --appendonly yes --appendfsync everysec
 for _ in $(seq 100); do
-  redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
+  redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break
   sleep 0.1
 done
 
 echo "redis_scale: $(redis-server --version | cut -d' ' -f1-3), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 echo "sessions: $SESSIONS for $USERS users"
-"$target_dir/release/examples/redis_scale" "redis://127.0.0.1:$port" "$SESSIONS" "$USERS" \
+"$target_dir/release/examples/redis_scale" "redis://127.0.0.1:$redis_port" "$SESSIONS" "$USERS" \
   --lookups "$LOOKUPS" --lists "$LISTS"
-redis-cli -p "$port" info memory | grep -E '^(used_memory|used_memory_rss|used_memory_dataset|mem_fragmentation_ratio):' | tr -d '\r'
-redis-cli -p "$port" info keyspace | grep '^db' | tr -d '\r'
+redis-cli -p "$redis_port" info memory | grep -E '^(used_memory|used_memory_rss|used_memory_dataset|mem_fragmentation_ratio):' | tr -d '\r'
+redis-cli -p "$redis_port" info keyspace | grep '^db' | tr -d '\r'
 echo "aof_bytes: $(du -sb "$tmp/redis" | cut -f1)"

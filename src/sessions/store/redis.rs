@@ -2,7 +2,7 @@
 //! see the same sessions. A session created, rotated or revoked through one replica is seen
 //! by every replica on its next request: nothing is cached, every check asks Redis.
 //!
-//! - [`layout`]: the keys (a user's three, in one hash slot) and how values are encoded;
+//! - [`layout`]: the keys (a user's two, in one hash slot) and how values are encoded;
 //! - [`scripts`]: each change as one Lua script, atomic over the user's keys;
 //! - [`link`]: the connection, its time bound, and how its failures are sorted.
 //!
@@ -31,9 +31,9 @@ pub use link::RedisTarget;
 use link::{Link, classify};
 use scripts::*;
 
-/// How long a user's keys outlive the latest expiry they hold: the sweep normally removes
-/// what expired long before; the keys' own expiry only keeps a user who never comes back
-/// (and a store no gateway sweeps) from holding memory for ever.
+/// How long a user's keys outlive the latest expiry they were given: the sweep normally
+/// removes what expired long before; the keys' own expiry only keeps a user who never comes
+/// back (and a store no gateway sweeps) from holding memory for ever.
 const KEY_GRACE_MS: i64 = 60 * 60 * 1000;
 
 /// Users pruned per round of a sweep, and at once.
@@ -53,11 +53,22 @@ pub struct RedisStore {
 struct Changed {
     /// How the number of sessions changed.
     delta: i64,
-    /// The user's earliest expiry now: `None` unchanged, `Some(None)` the user holds
-    /// nothing, else the score.
-    earliest: Option<Option<String>>,
+    /// What the sweep's index of users learns.
+    index: IndexUpdate,
     /// The rest of the answer.
     rest: Value,
+}
+
+/// A change to a user's entry in the sweep's index of users.
+enum IndexUpdate {
+    /// The user holds something that expires at this score: lower the entry to it.
+    Lower(String),
+    /// The user's earliest expiry is exactly this score.
+    Set(String),
+    /// The user holds nothing.
+    Remove,
+    /// Nothing to write.
+    Keep,
 }
 
 impl RedisStore {
@@ -116,21 +127,25 @@ impl RedisStore {
         args: &[&[u8]],
     ) -> Result<Changed, StoreError> {
         let answer: Vec<Value> = self.run(script, user, args).await?;
-        let changed = match <[Value; 3]>::try_from(answer) {
-            Ok([Value::Int(delta), earliest, rest]) => Changed {
-                delta,
-                earliest: match earliest {
-                    Value::Nil => None,
-                    Value::BulkString(score) if score.is_empty() => Some(None),
-                    Value::BulkString(score) => {
-                        Some(Some(String::from_utf8(score).map_err(corrupt)?))
-                    }
-                    other => return Err(corrupt(format!("a script answered {other:?}"))),
-                },
-                rest,
-            },
-            _ => return Err(corrupt("a script's answer is not {delta, earliest, rest}")),
+        let Ok([Value::Int(delta), Value::BulkString(index), score, rest]) =
+            <[Value; 4]>::try_from(answer)
+        else {
+            return Err(corrupt(
+                "a script's answer is not {delta, index, score, rest}",
+            ));
         };
+        let score = || match &score {
+            Value::BulkString(score) => String::from_utf8(score.clone()).map_err(corrupt),
+            other => Err(corrupt(format!("a script answered the score {other:?}"))),
+        };
+        let index = match index.as_slice() {
+            b"lower" => IndexUpdate::Lower(score()?),
+            b"set" => IndexUpdate::Set(score()?),
+            b"remove" => IndexUpdate::Remove,
+            b"keep" => IndexUpdate::Keep,
+            other => return Err(corrupt(format!("a script answered the index {other:?}"))),
+        };
+        let changed = Changed { delta, index, rest };
         self.keep_books(user, &changed).await;
         Ok(changed)
     }
@@ -140,19 +155,28 @@ impl RedisStore {
     /// own expiry) catches up.
     async fn keep_books(&self, user: &str, changed: &Changed) {
         let mut pipe = redis::pipe();
-        match &changed.earliest {
-            Some(Some(score)) => {
-                pipe.zadd(&self.global.users, user, score.as_str()).ignore();
+        let users = &self.global.users;
+        match &changed.index {
+            IndexUpdate::Lower(score) => {
+                pipe.cmd("ZADD")
+                    .arg(users)
+                    .arg("LT")
+                    .arg(score)
+                    .arg(user)
+                    .ignore();
             }
-            Some(None) => {
-                pipe.zrem(&self.global.users, user).ignore();
+            IndexUpdate::Set(score) => {
+                pipe.zadd(users, user, score.as_str()).ignore();
             }
-            None => {}
+            IndexUpdate::Remove => {
+                pipe.zrem(users, user).ignore();
+            }
+            IndexUpdate::Keep => {}
         }
         if changed.delta != 0 {
             pipe.incr(&self.global.count, changed.delta).ignore();
         }
-        if changed.earliest.is_none() && changed.delta == 0 {
+        if matches!(changed.index, IndexUpdate::Keep) && changed.delta == 0 {
             return;
         }
         let mut link = self.link.clone();
@@ -175,7 +199,7 @@ fn bytes(value: Value) -> Result<Option<Vec<u8>>, StoreError> {
 impl SessionStore for RedisStore {
     async fn create(&self, session: &Session) -> Result<Vec<SessionId>, StoreError> {
         let record = encode_record(session)?;
-        let expiry = score(session.expire_at_ms);
+        let expiry = session.expire_at_ms.to_string();
         let now = session.created_at_ms.to_string();
         let grace = KEY_GRACE_MS.to_string();
         let args: [&[u8]; 5] = [
@@ -232,7 +256,10 @@ impl SessionStore for RedisStore {
     ) -> Result<Option<Session>, StoreError> {
         let expiry = rotation.expire_at_ms.to_be_bytes();
         let now = rotation.now_ms.to_be_bytes();
-        let (expiry_score, now_ms) = (score(rotation.expire_at_ms), rotation.now_ms.to_string());
+        let (expiry_score, now_ms) = (
+            rotation.expire_at_ms.to_string(),
+            rotation.now_ms.to_string(),
+        );
         let grace = KEY_GRACE_MS.to_string();
         let args: [&[u8]; 8] = [
             &id.0,
@@ -298,8 +325,8 @@ impl SessionStore for RedisStore {
     }
 
     async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError> {
-        let (now, grace) = (now_ms.to_string(), KEY_GRACE_MS.to_string());
-        let prune_args: [&[u8]; 2] = [now.as_bytes(), grace.as_bytes()];
+        let now = now_ms.to_string();
+        let prune_args: [&[u8]; 1] = [now.as_bytes()];
         let mut link = self.link.clone();
         let due: usize = self
             .call(link.zcount(&self.global.users, "-inf", now.as_str()))

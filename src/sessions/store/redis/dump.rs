@@ -43,7 +43,7 @@ impl Dump for RedisStore {
             try_join_all(part.iter().filter_map(|entry| match entry {
                 Entry::Session(session) => Some(async {
                     let record = encode_record(session)?;
-                    let expiry = score(session.expire_at_ms);
+                    let expiry = session.expire_at_ms.to_string();
                     let now = session.updated_at_ms.to_string();
                     let args: [&[u8]; 5] = [
                         &session.id,
@@ -63,7 +63,7 @@ impl Dump for RedisStore {
             try_join_all(part.iter().filter_map(|entry| match entry {
                 Entry::Rotated(token) => Some(async {
                     let (field, value) = (rotated_field(&token.hash), encode_rotated(token));
-                    let expiry = score(token.expire_at_ms);
+                    let expiry = token.expire_at_ms.to_string();
                     let now = token.rotated_at_ms.to_string();
                     let args: [&[u8]; 5] = [
                         &field,

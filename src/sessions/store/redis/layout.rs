@@ -1,4 +1,4 @@
-//! How the store lies in Redis. Each user's sessions are three keys sharing one hash tag,
+//! How the store lies in Redis. Each user's sessions are two keys sharing one hash tag,
 //! `{u:<user>}`, so that Redis Cluster keeps them in one slot and a script can change them
 //! together:
 //!
@@ -6,14 +6,16 @@
 //! |-----------------------------|------|-------|
 //! | `<prefix>:{u:<user>}:s`     | hash | session id (12 bytes) → the session's record ([`encode_record`]) |
 //! | `<prefix>:{u:<user>}:t`     | hash | `a` + first 16 bytes of an access token's SHA-512 → id, expiry; `r` + a refresh token's → id; `x` + a rotated-away refresh token's → id, rotation time, expiry, its whole hash |
-//! | `<prefix>:{u:<user>}:e`     | zset | session ids and `x` fields, scored by expiry (ms): what has expired, and the user's latest expiry |
-//! | `<prefix>:{g}:users`        | zset | user → the user's earliest expiry: the users the sweep visits |
+//! | `<prefix>:{g}:users`        | zset | user → the user's earliest expiry, or earlier: the users the sweep visits |
 //! | `<prefix>:{g}:count`        | string | how many sessions the store holds |
 //!
-//! The three keys of a user expire together (a Redis TTL) an hour after the latest expiry
-//! they hold, so a user who never comes back leaves nothing behind even without a sweep; the
-//! sweep removes expired sessions of users who still hold live ones. Nothing expired is ever
-//! accepted meanwhile: the check compares each expiry with the gateway's clock.
+//! A user's keys expire (a Redis TTL) an hour after the latest expiry they were given, so a
+//! user who never comes back leaves nothing behind even without a sweep; the sweep visits the
+//! users whose earliest expiry has passed, removes what expired and writes down their new
+//! earliest. Nothing expired is ever accepted meanwhile: the check compares each expiry with
+//! the gateway's clock. Expiries are kept in the records themselves rather than in an index of
+//! their own: a sorted set of every session's expiry took about 100 bytes a session, a sixth
+//! of the store (benches/README.md, "The Redis store's memory").
 //!
 //! Token fields key by 16 bytes (128 bits) of the hash, as the sled store's in-memory index
 //! does: two stored tokens sharing them is as unlikely as a 128-bit collision, and a token
@@ -33,8 +35,6 @@ pub(super) struct UserKeys {
     pub(super) sessions: String,
     /// token fields.
     pub(super) tokens: String,
-    /// expiries.
-    pub(super) expiries: String,
 }
 
 impl UserKeys {
@@ -45,13 +45,12 @@ impl UserKeys {
         UserKeys {
             sessions: key("s"),
             tokens: key("t"),
-            expiries: key("e"),
         }
     }
 
-    /// The three keys, in the order the scripts take them.
-    pub(super) fn all(&self) -> [&str; 3] {
-        [&self.sessions, &self.tokens, &self.expiries]
+    /// The keys, in the order the scripts take them.
+    pub(super) fn all(&self) -> [&str; 2] {
+        [&self.sessions, &self.tokens]
     }
 }
 
@@ -206,12 +205,6 @@ pub(super) fn decode_rotated_entry(user: &str, value: &[u8]) -> Result<RotatedEn
     })
 }
 
-/// A score for a time in ms: the decimal integer, which Redis stores as a double (exact up
-/// to 2^53 ms, hundreds of thousands of years).
-pub(super) fn score(ms: i64) -> String {
-    ms.to_string()
-}
-
 fn be_i64(bytes: &[u8]) -> i64 {
     i64::from_be_bytes(bytes.try_into().expect("8 bytes"))
 }
@@ -246,7 +239,7 @@ mod tests {
     fn each_user_has_keys_of_their_own_in_one_slot() {
         let a = UserKeys::new("sg", "ab");
         let b = UserKeys::new("sg", "ab}:s");
-        assert_eq!(a.all(), ["sg:{u:ab}:s", "sg:{u:ab}:t", "sg:{u:ab}:e"]);
+        assert_eq!(a.all(), ["sg:{u:ab}:s", "sg:{u:ab}:t"]);
         for key in b.all() {
             assert!(!a.all().contains(&key), "{key}");
         }

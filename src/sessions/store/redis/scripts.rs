@@ -1,13 +1,14 @@
 //! The Lua scripts that change a user's sessions. Redis runs each script whole, with nothing
 //! else in between, so every change (a login, a rotation, a revocation, a user's revocation,
-//! a sweep) is one atomic step over the user's three keys; with `appendfsync always` it is
-//! on disk before Redis answers, and so before the gateway does.
+//! a sweep) is one atomic step over the user's keys; with `appendfsync always` it is on disk
+//! before Redis answers, and so before the gateway does.
 //!
-//! Every script takes the user's keys as `KEYS[1]` (sessions), `KEYS[2]` (tokens),
-//! `KEYS[3]` (expiries), see [`super::layout`]. Those that change something answer
-//! `{delta, earliest, ...}`: how the number of sessions changed, and the user's earliest
-//! expiry left (`''` when the user holds nothing any more, nil when unchanged), which the
-//! caller writes into the sweep's index.
+//! Every script takes the user's keys as `KEYS[1]` (sessions) and `KEYS[2]` (tokens), see
+//! [`super::layout`]. Those that change something answer `{delta, index, score, rest}`: how
+//! the number of sessions changed, and what the sweep's index of users should learn:
+//! `lower` (the user now holds something expiring at `score`, perhaps earlier than the index
+//! says), `set` (the user's earliest expiry is exactly `score`), `remove` (the user holds
+//! nothing) or `keep`.
 
 use std::sync::LazyLock;
 
@@ -15,7 +16,7 @@ use redis::Script;
 
 /// The functions every script shares.
 const PRELUDE: &str = r#"
-local S, T, E = KEYS[1], KEYS[2], KEYS[3]
+local S, T = KEYS[1], KEYS[2]
 local MAX_TTL = 3153600000000
 
 -- The session id a token field points at, or nil.
@@ -31,7 +32,6 @@ local function remove(id)
   local record = redis.call('HGET', S, id)
   if not record then return nil end
   redis.call('HDEL', S, id)
-  redis.call('ZREM', E, id)
   local access = 'a' .. string.sub(record, 1, 16)
   if holder(access) == id then redis.call('HDEL', T, access) end
   local refresh = 'r' .. string.sub(record, 65, 80)
@@ -41,7 +41,7 @@ end
 
 -- Writes a session, replacing any with its id and evicting any other that holds one of its
 -- tokens (a token belongs to one session); the evicted ids.
-local function put(id, record, expiry)
+local function put(id, record)
   remove(id)
   local access = 'a' .. string.sub(record, 1, 16)
   local refresh = 'r' .. string.sub(record, 65, 80)
@@ -52,102 +52,135 @@ local function put(id, record, expiry)
   end
   redis.call('HSET', S, id, record)
   redis.call('HSET', T, access, id .. string.sub(record, 129, 136), refresh, id)
-  redis.call('ZADD', E, expiry, id)
   return evicted
 end
 
--- After a change: the keys go at once when they hold nothing; given the gateway's time of
--- the change, they expire `grace` ms after the latest expiry they hold (reckoned from that
--- time, so the gateway's and Redis's clocks need not agree). The earliest expiry left, or ''.
-local function settle(now, grace)
-  local first = redis.call('ZRANGE', E, 0, 0, 'WITHSCORES')
-  if #first == 0 then
-    redis.call('DEL', S, T, E)
-    return ''
-  end
-  if now then
-    local last = redis.call('ZRANGE', E, -1, -1, 'WITHSCORES')
-    local ttl = math.floor(tonumber(last[2]) - now + grace)
-    for _, key in ipairs({S, T, E}) do
-      if ttl > MAX_TTL then
-        redis.call('PERSIST', key)
-      else
-        redis.call('PEXPIRE', key, math.max(ttl, 1))
-      end
+-- Whether each key exists, before a change: a key that did not gets an expiry whatever.
+local function existing()
+  return {[S] = redis.call('EXISTS', S) == 1, [T] = redis.call('EXISTS', T) == 1}
+end
+
+-- Keeps the keys at least until `grace` ms after `expiry`, reckoned from `now` (the
+-- gateway's time of the change, so that the gateway's and Redis's clocks need not agree).
+-- An expiry only grows; a key kept for ever (an expiry past MAX_TTL) stays so.
+local function extend(expiry, now, grace, existed)
+  local ttl = math.floor(tonumber(expiry) - tonumber(now) + tonumber(grace))
+  for _, key in ipairs({S, T}) do
+    local have = redis.call('PTTL', key)
+    if ttl > MAX_TTL then
+      redis.call('PERSIST', key)
+    elseif (have == -1 and not existed[key]) or (have >= 0 and have < ttl) then
+      redis.call('PEXPIRE', key, math.max(ttl, 1))
     end
   end
-  return first[2]
+end
+
+-- After a removal: the keys go when they hold nothing; the index answer.
+local function tidied()
+  if redis.call('HLEN', S) == 0 and redis.call('HLEN', T) == 0 then
+    redis.call('DEL', S, T)
+    return 'remove'
+  end
+  return 'keep'
+end
+
+-- An expiry, ms, from its 8 big-endian bytes.
+local function ms(bytes)
+  local value = struct.unpack('>i8', bytes)
+  return value
 end
 "#;
 
-/// ARGV: id, record, expiry (score), now (ms), grace (ms). Answers `{delta, earliest,
+/// ARGV: id, record, expiry (ms), now (ms), grace (ms). Answers `{delta, 'lower', expiry,
 /// evicted ids}`.
 const CREATE: &str = r#"
-local existed = redis.call('HEXISTS', S, ARGV[1])
-local evicted = put(ARGV[1], ARGV[2], ARGV[3])
-local first = settle(tonumber(ARGV[4]), tonumber(ARGV[5]))
-return {1 - existed - #evicted, first, evicted}
+local existed = existing()
+local had = redis.call('HEXISTS', S, ARGV[1])
+local evicted = put(ARGV[1], ARGV[2])
+extend(ARGV[3], ARGV[4], ARGV[5], existed)
+return {1 - had - #evicted, 'lower', ARGV[3], evicted}
 "#;
 
 /// ARGV: id, new access hash, new refresh hash, new expiry (8 bytes), now (8 bytes), new
-/// expiry (score), now (ms), grace (ms). Answers `{delta, earliest, new record}`, the record
-/// nil when there is no such session.
+/// expiry (ms), now (ms), grace (ms). Answers `{delta, 'lower', earliest, new record}`, the
+/// record nil (and the index kept) when there is no such session.
 const ROTATE: &str = r#"
 local id = ARGV[1]
 local old = redis.call('HGET', S, id)
-if not old then return {0, false, false} end
+if not old then return {0, 'keep', false, false} end
+local existed = existing()
+local earliest = ARGV[6]
 local old_refresh = string.sub(old, 65, 128)
 if old_refresh ~= ARGV[3] then
   -- The old refresh token lives until the old expiry: remember it until then.
-  local field = 'x' .. string.sub(old_refresh, 1, 16)
-  redis.call('HSET', T, field, id .. ARGV[5] .. string.sub(old, 129, 136) .. old_refresh)
-  redis.call('ZADD', E, redis.call('ZSCORE', E, id), field)
+  local old_expiry = string.sub(old, 129, 136)
+  redis.call('HSET', T, 'x' .. string.sub(old_refresh, 1, 16),
+    id .. ARGV[5] .. old_expiry .. old_refresh)
+  earliest = tostring(math.min(tonumber(earliest), ms(old_expiry)))
 end
 local record = ARGV[2] .. ARGV[3] .. ARGV[4] .. ARGV[5] .. string.sub(old, 145)
-local evicted = put(id, record, ARGV[6])
-local first = settle(tonumber(ARGV[7]), tonumber(ARGV[8]))
-return {-#evicted, first, record}
+local evicted = put(id, record)
+extend(ARGV[6], ARGV[7], ARGV[8], existed)
+return {-#evicted, 'lower', earliest, record}
 "#;
 
-/// ARGV: id. Answers `{delta, earliest, the removed record}` (nil, nil when there was none).
+/// ARGV: id. Answers `{delta, index, false, the removed record}` (nil when there was none).
 const REVOKE: &str = r#"
 local record = remove(ARGV[1])
-if not record then return {0, false, false} end
-return {-1, settle(nil, nil), record}
+if not record then return {0, 'keep', false, false} end
+return {-1, tidied(), false, record}
 "#;
 
-/// No ARGV. Answers `{delta, earliest, how many were removed}`.
+/// No ARGV. Answers `{delta, index, false, how many were removed}`.
 const REVOKE_USER: &str = r#"
 local removed = 0
 for _, id in ipairs(redis.call('HKEYS', S)) do
   if remove(id) then removed = removed + 1 end
 end
-if removed == 0 then return {0, false, 0} end
-return {-removed, settle(nil, nil), removed}
+if removed == 0 then return {0, 'keep', false, 0} end
+return {-removed, tidied(), false, removed}
 "#;
 
-/// ARGV: now (ms), grace (ms). Removes what expired at or before now. Answers `{delta,
-/// earliest, how many sessions were removed}`.
+/// ARGV: now (ms). Removes the sessions and rotated-away tokens that expired at or before
+/// now, reading each once. Answers `{delta, 'set' or 'remove', the earliest expiry left, how
+/// many sessions were removed}`.
 const PRUNE: &str = r#"
-local removed = 0
-for _, member in ipairs(redis.call('ZRANGEBYSCORE', E, '-inf', ARGV[1])) do
-  if #member == 12 then
-    if remove(member) then removed = removed + 1 end
+local now = tonumber(ARGV[1])
+local removed, earliest = 0, nil
+local function keep(expiry)
+  if not earliest or expiry < earliest then earliest = expiry end
+end
+local sessions = redis.call('HGETALL', S)
+for i = 1, #sessions, 2 do
+  local expiry = ms(string.sub(sessions[i + 1], 129, 136))
+  if expiry <= now then
+    if remove(sessions[i]) then removed = removed + 1 end
   else
-    redis.call('HDEL', T, member)
-    redis.call('ZREM', E, member)
+    keep(expiry)
   end
 end
-return {-removed, settle(tonumber(ARGV[1]), tonumber(ARGV[2])), removed}
+local tokens = redis.call('HGETALL', T)
+for i = 1, #tokens, 2 do
+  if string.sub(tokens[i], 1, 1) == 'x' then
+    local expiry = ms(string.sub(tokens[i + 1], 21, 28))
+    if expiry <= now then redis.call('HDEL', T, tokens[i]) else keep(expiry) end
+  end
+end
+if not earliest then
+  redis.call('DEL', S, T)
+  return {-removed, 'remove', false, removed}
+end
+return {-removed, 'set', string.format('%.0f', earliest), removed}
 "#;
 
-/// ARGV: a rotated-away token's field, its value, its expiry (score), the rotation time
-/// (ms), grace (ms): remembers it as a rotation would have (for migration). Answers `{0,
-/// earliest, 1}`.
+/// ARGV: a rotated-away token's field, its value, its expiry (ms), the rotation time (ms),
+/// grace (ms): remembers it as a rotation would have (for migration). Answers `{0, 'lower',
+/// expiry, 1}`.
 const REMEMBER: &str = r#"
+local existed = existing()
 redis.call('HSET', T, ARGV[1], ARGV[2])
-redis.call('ZADD', E, ARGV[3], ARGV[1])
-return {0, settle(tonumber(ARGV[4]), tonumber(ARGV[5])), 1}
+extend(ARGV[3], ARGV[4], ARGV[5], existed)
+return {0, 'lower', ARGV[3], 1}
 "#;
 
 /// ARGV: a refresh token's field. Answers `{id, record}` of the session holding it, or nil.
