@@ -1,6 +1,6 @@
 //! The admin listener: `/metrics` in the Prometheus text format (every family present,
 //! counters moving by exact amounts, labels bounded, accepted by `promtool`), `/healthz`,
-//! `/readyz`, and the answers to unknown paths and wrong methods.
+//! `/readyz`, the answers to unknown paths and wrong methods, and the example alerting rules.
 //!
 //! - `text_format`: the text format with every family, and `promtool`'s verdict on it;
 //! - `counters`: counters moving by exact amounts for logins, refusals, ended sessions and
@@ -8,10 +8,13 @@
 //! - `labels`: label values from a small fixed vocabulary, whatever the paths and ids;
 //! - `probes`: `/healthz` and `/readyz`;
 //! - `unknown_routes`: unknown paths and wrong methods on the admin listener;
-//! - `scrape`: a parsed scrape of `/metrics` and the names of the families the tests read.
+//! - `scrape`: a parsed scrape of `/metrics` and the names of the families the tests read;
+//! - `alerts`: the deployment example's alerting rules, checked and unit-tested by promtool.
 
 mod support;
 
+#[path = "admin/alerts.rs"]
+mod alerts;
 #[path = "admin/counters.rs"]
 mod counters;
 #[path = "admin/labels.rs"]

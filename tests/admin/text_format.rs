@@ -84,24 +84,29 @@ async fn metrics_are_prometheus_text_with_every_family() {
     assert!(scrape.get("sessiongate_connections_open", &[]).is_some());
 }
 
-/// `promtool` on PATH, if installed.
-fn find_promtool() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("promtool"))
-        .find(|candidate| candidate.is_file())
-}
-
-#[tokio::test]
-async fn promtool_accepts_the_live_metrics() {
-    let Some(promtool) = find_promtool() else {
+/// `promtool` on PATH; `None` (the test then skips, saying so) only outside CI: with `CI`
+/// set, a missing promtool fails the test.
+pub(crate) fn promtool(test: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("promtool"))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
         if std::env::var_os("CI").is_some() {
             panic!("promtool is not on PATH but CI is set: install Debian's `prometheus` package");
         }
         eprintln!(
-            "\n\n*** NOTE: promtool is not on PATH: SKIPPING promtool_accepts_the_live_metrics ***\n\
-             *** install it with `apt-get install prometheus` (CI fails without it)      ***\n"
+            "\n\n*** NOTE: promtool is not on PATH: SKIPPING {test} ***\n\
+             *** install it with `apt-get install prometheus` (CI fails without it) ***\n"
         );
+    }
+    found
+}
+
+#[tokio::test]
+async fn promtool_accepts_the_live_metrics() {
+    let Some(promtool) = promtool("promtool_accepts_the_live_metrics") else {
         return;
     };
     let h = Harness::start_with(|c| c.proxy.upstream_timeout_seconds = 1).await;
