@@ -14,7 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::body::{Body, full};
 use crate::error::{json_message, json_response};
 use crate::gateway::Gateway;
-use crate::sessions::Clock;
+use crate::metrics::Metrics;
+use crate::proxy::Upstream;
+use crate::sessions::{Clock, SessionStore};
 use crate::tls::CertStore;
 
 /// How recent an upstream answer must be for `/readyz` to skip probing it.
@@ -22,10 +24,29 @@ const UPSTREAM_FRESH_MS: i64 = 30_000;
 
 /// What the admin endpoints look at.
 pub struct Admin {
-    /// The gateway (metrics, store, upstream).
-    pub gateway: Arc<Gateway>,
+    /// The gateway's metrics.
+    pub metrics: Arc<Metrics>,
+    /// The session store.
+    pub store: Arc<dyn SessionStore>,
+    /// The upstream, for readiness.
+    pub upstream: Arc<Upstream>,
+    /// The gateway's clock.
+    pub clock: Arc<dyn Clock>,
     /// The served certificate, when the main listener speaks TLS.
     pub tls: Option<Arc<CertStore>>,
+}
+
+impl Admin {
+    /// The admin endpoints of `gateway`, and the certificate it serves, if any.
+    pub fn of(gateway: &Gateway, tls: Option<Arc<CertStore>>) -> Admin {
+        Admin {
+            metrics: gateway.metrics().clone(),
+            store: gateway.store().clone(),
+            upstream: gateway.upstream().clone(),
+            clock: gateway.clock().clone(),
+            tls,
+        }
+    }
 }
 
 impl Admin {
@@ -33,14 +54,12 @@ impl Admin {
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Body> {
         match (request.method(), request.uri().path()) {
             (&Method::GET, "/metrics") => {
-                let metrics = self.gateway.metrics();
                 // The store's own count (a store that does not answer leaves the last one).
-                if let Ok(count) = self.gateway.store.count().await {
-                    metrics
-                        .sessions_active
-                        .set(i64::try_from(count).unwrap_or(i64::MAX));
+                if let Ok(count) = self.store.count().await {
+                    let count = i64::try_from(count).unwrap_or(i64::MAX);
+                    self.metrics.sessions_active.set(count);
                 }
-                let mut response = Response::new(full(metrics.render()));
+                let mut response = Response::new(full(self.metrics.render()));
                 response.headers_mut().insert(
                     CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -60,11 +79,10 @@ impl Admin {
     }
 
     async fn readiness(&self) -> Response<Body> {
-        let gateway = &self.gateway;
-        let store = gateway.store.ping().await;
-        let now = crate::sessions::SystemClock.now_ms();
-        let upstream_ok = now - gateway.upstream.last_answer_ms() < UPSTREAM_FRESH_MS
-            || gateway.upstream.probe().await;
+        let store = self.store.ping().await;
+        let now = self.clock.now_ms();
+        let upstream_ok =
+            now - self.upstream.last_answer_ms() < UPSTREAM_FRESH_MS || self.upstream.probe().await;
         let status = if store.is_ok() && upstream_ok {
             StatusCode::OK
         } else {
@@ -74,7 +92,7 @@ impl Admin {
         let mut body = json!({
             "status": if status == StatusCode::OK { "ready" } else { "not ready" },
             "store": word(store.is_ok()),
-            "store_backend": gateway.store.backend(),
+            "store_backend": self.store.backend(),
             "upstream": word(upstream_ok),
         });
         if let Err(error) = store {

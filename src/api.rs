@@ -2,16 +2,29 @@
 //! uploader's flaws: a user sees and revokes only their own sessions, refresh-token hashes
 //! are never shown, and a malformed id is a 404 like any other unknown id.
 
+use std::sync::Arc;
+
 use http::{Response, StatusCode};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use crate::auth::Caller;
 use crate::body::Body;
-use crate::error::{GatewayError, json_message, json_response};
-use crate::gateway::{Caller, Gateway, store_failed};
-use crate::metrics::RevokeReason;
-use crate::sessions::{Device, Session, SessionId};
+use crate::error::{GatewayError, json_message, json_response, store_failed};
+use crate::metrics::{Metrics, RevokeReason};
+use crate::sessions::{Clock, Device, Session, SessionId, SessionStore};
+
+/// The sessions endpoints: the store they read and change, the clock that says which
+/// sessions are live, and the revocation counters.
+pub struct SessionsApi {
+    /// The store.
+    pub store: Arc<dyn SessionStore>,
+    /// Now, for expiry.
+    pub clock: Arc<dyn Clock>,
+    /// Counts revocations.
+    pub metrics: Arc<Metrics>,
+}
 
 /// One entry of `GET /account/sessions`, in the uploader's field order.
 #[derive(Serialize)]
@@ -31,24 +44,73 @@ struct SessionView<'a> {
     current: bool,
 }
 
-/// `GET /account/sessions`: the caller's live sessions, oldest first.
-pub async fn list_sessions(
-    gateway: &Gateway,
-    caller: &Caller,
-) -> Result<Response<Body>, GatewayError> {
-    let now = gateway.clock.now_ms();
-    let sessions = gateway
-        .store
-        .list_user(&caller.user)
-        .await
-        .map_err(store_failed)?;
-    let views: Vec<SessionView> = sessions
-        .iter()
-        .filter(|s| s.expire_at_ms > now)
-        .map(|s| view(s, caller))
-        .collect();
-    let body = serde_json::json!({ "sessions": views, "total": views.len() });
-    Ok(json_response(StatusCode::OK, &body))
+impl SessionsApi {
+    /// `GET /account/sessions`: the caller's live sessions, oldest first.
+    pub async fn list(&self, caller: &Caller) -> Result<Response<Body>, GatewayError> {
+        let now = self.clock.now_ms();
+        let sessions = self
+            .store
+            .list_user(&caller.user)
+            .await
+            .map_err(store_failed)?;
+        let views: Vec<SessionView> = sessions
+            .iter()
+            .filter(|s| s.expire_at_ms > now)
+            .map(|s| view(s, caller))
+            .collect();
+        let body = serde_json::json!({ "sessions": views, "total": views.len() });
+        Ok(json_response(StatusCode::OK, &body))
+    }
+
+    /// `DELETE /account/sessions/:session_id`: revokes one of the caller's sessions (the
+    /// current one included). Another user's, an unknown, an expired or a malformed id: 404.
+    pub async fn revoke(
+        &self,
+        caller: &Caller,
+        raw_id: &str,
+    ) -> Result<Response<Body>, GatewayError> {
+        let id = SessionId::parse(raw_id).ok_or(GatewayError::SessionNotFound)?;
+        let now = self.clock.now_ms();
+        let owned = self
+            .store
+            .get(&caller.user, id)
+            .await
+            .map_err(store_failed)?
+            .is_some_and(|s| s.user == caller.user && s.expire_at_ms > now);
+        if !owned {
+            return Err(GatewayError::SessionNotFound);
+        }
+        let revoked = self
+            .store
+            .revoke(&caller.user, id)
+            .await
+            .map_err(store_failed)?;
+        self.metrics
+            .sessions_revoked(RevokeReason::User, usize::from(revoked.is_some()));
+        tracing::info!(session = %id, user = %caller.user, "session revoked by its user");
+        Ok(json_message(
+            StatusCode::OK,
+            "SESSION_REVOKED",
+            "Session has been revoked.",
+        ))
+    }
+
+    /// `DELETE /account/sessions`: revokes every session of the caller, the current one
+    /// included.
+    pub async fn revoke_all(&self, caller: &Caller) -> Result<Response<Body>, GatewayError> {
+        let revoked = self
+            .store
+            .revoke_user(&caller.user)
+            .await
+            .map_err(store_failed)?;
+        self.metrics.sessions_revoked(RevokeReason::All, revoked);
+        tracing::info!(user = %caller.user, revoked, "all sessions revoked by their user");
+        Ok(json_message(
+            StatusCode::OK,
+            "ALL_SESSIONS_REVOKE",
+            "All Sessions has been revoked.",
+        ))
+    }
 }
 
 fn view<'a>(session: &'a Session, caller: &Caller) -> SessionView<'a> {
@@ -61,59 +123,6 @@ fn view<'a>(session: &'a Session, caller: &Caller) -> SessionView<'a> {
         access_token_hash: hex::encode(session.access_hash),
         current: session.session_id() == caller.session_id,
     }
-}
-
-/// `DELETE /account/sessions/:session_id`: revokes one of the caller's sessions (the current
-/// one included). Another user's, an unknown, an expired or a malformed id: 404.
-pub async fn revoke_session(
-    gateway: &Gateway,
-    caller: &Caller,
-    raw_id: &str,
-) -> Result<Response<Body>, GatewayError> {
-    let id = SessionId::parse(raw_id).ok_or(GatewayError::SessionNotFound)?;
-    let now = gateway.clock.now_ms();
-    let owned = gateway
-        .store
-        .get(&caller.user, id)
-        .await
-        .map_err(store_failed)?
-        .is_some_and(|s| s.user == caller.user && s.expire_at_ms > now);
-    if !owned {
-        return Err(GatewayError::SessionNotFound);
-    }
-    let revoked = gateway
-        .store
-        .revoke(&caller.user, id)
-        .await
-        .map_err(store_failed)?;
-    gateway
-        .metrics
-        .sessions_revoked(RevokeReason::User, usize::from(revoked.is_some()));
-    tracing::info!(session = %id, user = %caller.user, "session revoked by its user");
-    Ok(json_message(
-        StatusCode::OK,
-        "SESSION_REVOKED",
-        "Session has been revoked.",
-    ))
-}
-
-/// `DELETE /account/sessions`: revokes every session of the caller, the current one included.
-pub async fn revoke_all_sessions(
-    gateway: &Gateway,
-    caller: &Caller,
-) -> Result<Response<Body>, GatewayError> {
-    let revoked = gateway
-        .store
-        .revoke_user(&caller.user)
-        .await
-        .map_err(store_failed)?;
-    gateway.metrics.sessions_revoked(RevokeReason::All, revoked);
-    tracing::info!(user = %caller.user, revoked, "all sessions revoked by their user");
-    Ok(json_message(
-        StatusCode::OK,
-        "ALL_SESSIONS_REVOKE",
-        "All Sessions has been revoked.",
-    ))
 }
 
 /// ISO-8601 UTC with milliseconds, as MongoDB dates serialise: `2021-01-04T02:23:36.377Z`.

@@ -3,7 +3,8 @@
 //! Verification pins the algorithm, checks the signature, requires `exp` and a string
 //! `sub`, and checks `exp`/`nbf` against the gateway's [`Clock`](crate::sessions::Clock)
 //! (not the system clock directly, so expiry is testable). Whether the token still belongs
-//! to a live session is the session store's part, in [`crate::gateway`].
+//! to a live session of its `sub` is the [`Authenticator`]'s part, which asks the session
+//! store.
 
 use std::borrow::Cow;
 
@@ -273,6 +274,10 @@ fn b64_decode(part: &str) -> Result<Vec<u8>, TokenRejection> {
         .decode(part)
         .map_err(|_| TokenRejection::Invalid)
 }
+
+mod authenticator;
+
+pub use authenticator::{Authenticator, Caller};
 
 #[cfg(test)]
 mod tests;

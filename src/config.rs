@@ -10,9 +10,11 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 mod load;
+mod settings;
 mod validate;
 
-pub use validate::{ConfigError, RoutePatterns};
+pub use settings::Settings;
+pub use validate::ConfigError;
 
 /// The whole configuration, as read from `config/sessiongate.toml`.
 #[derive(Debug, Clone, Deserialize)]

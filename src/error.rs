@@ -10,6 +10,7 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::auth::TokenRejection;
 use crate::body::{Body, full};
 use crate::routes::PathRejection;
+use crate::sessions::StoreError;
 
 /// An error answered to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +151,17 @@ impl From<TokenRejection> for GatewayError {
 impl From<PathRejection> for GatewayError {
     fn from(rejection: PathRejection) -> Self {
         GatewayError::BadPath(rejection)
+    }
+}
+
+/// Logs a store failure once and turns it into its answer: 503 when the store cannot be
+/// reached in time (the request may be retried), else 500.
+pub fn store_failed(error: StoreError) -> GatewayError {
+    tracing::error!(%error, "session store failed");
+    if error.is_unavailable() {
+        GatewayError::StoreUnavailable
+    } else {
+        GatewayError::Internal
     }
 }
 

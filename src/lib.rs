@@ -35,6 +35,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod access_log;
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -43,6 +44,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod lifecycle;
+pub mod limits;
 pub mod metrics;
 pub mod proxy;
 pub mod routes;

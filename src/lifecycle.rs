@@ -1,19 +1,65 @@
 //! Learning sessions from the uploader's own traffic: login and two-factor create them,
 //! refresh rotates them, logout and a password change end them.
 //!
-//! Only these routes read bodies, and only up to `sessions.capture_limit_bytes`: the login
-//! response (for its tokens) and the refresh request (for its `refresh_token`).
+//! A lifecycle route goes through [`Lifecycle::before_forward`], is forwarded, and its answer
+//! through [`Lifecycle::after_response`]. Only these routes read bodies, and only up to
+//! `sessions.capture_limit_bytes`: the login response (for its tokens) and the refresh
+//! request (for its `refresh_token`).
+
+use std::sync::Arc;
 
 use http::header::{ACCEPT_ENCODING, CONTENT_TYPE, USER_AGENT};
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use serde::Deserialize;
 
-use crate::auth::{Claims, TokenHash, TokenRejection, token_hash};
+use crate::access_log::AccessLog;
+use crate::auth::{
+    Authenticator, Caller, Claims, TokenHash, TokenRejection, TokenVerifier, token_hash,
+};
 use crate::body::{Body, Captured, capture, full};
-use crate::error::GatewayError;
-use crate::gateway::{Caller, Exchange, Gateway, Target, store_failed};
-use crate::metrics::RevokeReason;
-use crate::sessions::{Device, Rotation, Session, SessionId};
+use crate::error::{GatewayError, store_failed};
+use crate::metrics::{Metrics, RevokeReason};
+use crate::routes::Route;
+use crate::sessions::{Clock, Device, Rotation, Session, SessionId, SessionStore};
+
+/// Longest location value kept from the configured header.
+const MAX_LOCATION_LEN: usize = 128;
+
+/// What the lifecycle routes need: the store, the verifier of the uploader's tokens, and the
+/// settings of `[sessions]`.
+pub struct Lifecycle {
+    /// The store.
+    pub store: Arc<dyn SessionStore>,
+    /// Verifies the tokens the uploader issues.
+    pub verifier: Arc<TokenVerifier>,
+    /// The time of creations and rotations.
+    pub clock: Arc<dyn Clock>,
+    /// Counts creations and ends.
+    pub metrics: Arc<Metrics>,
+    /// `sessions.capture_limit_bytes`.
+    pub capture_limit: usize,
+    /// `sessions.refresh_reuse_grace_seconds`, in ms.
+    pub reuse_grace_ms: i64,
+    /// `sessions.location_header`.
+    pub location_header: Option<HeaderName>,
+}
+
+/// What a lifecycle route's answer must still do, decided before it was forwarded.
+pub enum Pending {
+    /// A login or two-factor: create a session from the answer's tokens.
+    Login {
+        /// The login request's User-Agent.
+        user_agent: Option<String>,
+        /// Its location.
+        location: String,
+    },
+    /// A refresh of this session: rotate it to the answer's tokens.
+    Refresh(Box<Session>),
+    /// A password change of this caller: end all their sessions on a 2xx answer.
+    EndAllSessions(Caller),
+    /// Nothing (a logout ended its session before it was forwarded).
+    Nothing,
+}
 
 /// The tokens in a login, two-factor or refresh response.
 #[derive(Deserialize)]
@@ -22,207 +68,320 @@ struct TokenPair {
     refresh_token: String,
 }
 
-/// Login and two-factor: forwards the request unchecked; a 2xx JSON response carrying both
-/// tokens creates a session, durably, before the response is passed on unchanged.
-pub async fn login(
-    gateway: &Gateway,
-    request: Request<Body>,
-    target: Target,
-    exchange: &mut Exchange,
-) -> Result<Response<Body>, GatewayError> {
-    let user_agent = request
-        .headers()
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let location = gateway.location(request.headers());
-    let (response, issued) = forward_for_tokens(gateway, request, target, exchange).await?;
-    let Some(Issued {
-        tokens,
-        access,
-        refresh,
-        now,
-    }) = issued
-    else {
-        return Ok(response);
-    };
-    let session = Session {
-        id: SessionId::generate(now).0,
-        user: access.sub,
-        access_hash: token_hash(&tokens.access_token),
-        refresh_hash: token_hash(&tokens.refresh_token),
-        device: Device::from_user_agent(user_agent.as_deref()),
-        location,
-        created_at_ms: now,
-        updated_at_ms: now,
-        expire_at_ms: seconds_to_ms(refresh.exp),
-    };
-    let replaced = gateway.store.create(&session).await.map_err(store_failed)?;
-    gateway.metrics.sessions_created.inc();
-    exchange.caller = Some(Caller {
-        user: session.user.clone(),
-        session_id: session.session_id(),
-    });
-    tracing::info!(
-        session = %session.session_id(),
-        user = %session.user,
-        replaced = replaced.len(),
-        "session created"
-    );
-    Ok(response)
-}
-
-/// Refresh: the body's `refresh_token` must belong to a live session, else 401 and nothing is
-/// forwarded. A 2xx response's new tokens replace the session's in place (same id, same
-/// creation time).
-pub async fn refresh(
-    gateway: &Gateway,
-    request: Request<Body>,
-    target: Target,
-    exchange: &mut Exchange,
-) -> Result<Response<Body>, GatewayError> {
-    let (parts, body) = request.into_parts();
-    let body = match capture(body, gateway.capture_limit).await {
-        Ok(Captured::Whole(bytes)) => bytes,
-        Ok(Captured::TooLarge(_)) => return Err(GatewayError::BodyTooLarge),
-        Err(_) => return Err(GatewayError::BadBody),
-    };
-    let token = refresh_token_field(&parts.headers, &body).ok_or(TokenRejection::Missing)?;
-    let now = gateway.clock.now_ms();
-    let claims = gateway.verifier.verify(&token, now)?;
-    let hash = token_hash(&token);
-    let found = gateway
-        .store
-        .find_refresh(&claims.sub, &hash)
-        .await
-        .map_err(store_failed)?
-        .filter(|s| s.expire_at_ms > now && s.user == claims.sub);
-    let Some(session) = found else {
-        detect_reuse(gateway, &claims.sub, &hash, now).await?;
-        return Err(TokenRejection::UnknownSession.into());
-    };
-    exchange.caller = Some(Caller {
-        user: session.user.clone(),
-        session_id: session.session_id(),
-    });
-    let request = Request::from_parts(parts, full(body));
-    let (response, issued) = forward_for_tokens(gateway, request, target, exchange).await?;
-    let Some(Issued {
-        tokens,
-        access,
-        refresh,
-        now,
-    }) = issued
-    else {
-        return Ok(response);
-    };
-    if access.sub != session.user {
-        tracing::error!(session = %session.session_id(), "refresh answered with another user's tokens; not rotated");
-        return Ok(response);
-    }
-    let rotation = Rotation {
-        access_hash: token_hash(&tokens.access_token),
-        refresh_hash: token_hash(&tokens.refresh_token),
-        expire_at_ms: seconds_to_ms(refresh.exp),
-        now_ms: now,
-    };
-    let rotated = gateway
-        .store
-        .rotate(&session.user, session.session_id(), rotation)
-        .await
-        .map_err(store_failed)?;
-    match rotated {
-        Some(_) => {
-            tracing::info!(session = %session.session_id(), user = %session.user, "session rotated");
-            Ok(response)
+impl Lifecycle {
+    /// What must happen before a lifecycle route is forwarded. A refresh must name a live
+    /// session (else 401, not forwarded); a logout and a password change need the caller
+    /// (checked by `authenticator`), and a logout ends its session here, durably. The caller,
+    /// once known, is written into `log`.
+    pub async fn before_forward(
+        &self,
+        route: &Route,
+        request: Request<Body>,
+        authenticator: &Authenticator,
+        log: &mut AccessLog,
+    ) -> Result<(Request<Body>, Pending), GatewayError> {
+        match route {
+            Route::Login => {
+                let user_agent = request
+                    .headers()
+                    .get(USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let location = self.location(request.headers());
+                let pending = Pending::Login {
+                    user_agent,
+                    location,
+                };
+                Ok((uncompressed(request), pending))
+            }
+            Route::Refresh => {
+                let (request, session) = self.refreshed_session(request).await?;
+                log.caller = Some(Caller::of(&session));
+                Ok((uncompressed(request), Pending::Refresh(Box::new(session))))
+            }
+            Route::Logout => {
+                let caller = authenticator.authenticate(request.headers()).await?;
+                log.caller = Some(caller.clone());
+                let ended = self
+                    .store
+                    .revoke(&caller.user, caller.session_id)
+                    .await
+                    .map_err(store_failed)?;
+                self.metrics
+                    .sessions_revoked(RevokeReason::Logout, usize::from(ended.is_some()));
+                tracing::info!(session = %caller.session_id, user = %caller.user, "session ended by logout");
+                Ok((request, Pending::Nothing))
+            }
+            Route::EndAllSessions => {
+                let caller = authenticator.authenticate(request.headers()).await?;
+                log.caller = Some(caller.clone());
+                Ok((request, Pending::EndAllSessions(caller)))
+            }
+            _ => Ok((request, Pending::Nothing)),
         }
-        // Revoked while the uploader was answering: its new tokens must not reach the client.
-        None => Err(TokenRejection::UnknownSession.into()),
     }
-}
 
-/// A refresh token that no live session holds: if a rotation replaced it, it is being used a
-/// second time. Past the grace window that means someone else holds a copy, and the whole
-/// session is revoked at once, so both holders are refused from now on.
-async fn detect_reuse(
-    gateway: &Gateway,
-    user: &str,
-    hash: &TokenHash,
-    now_ms: i64,
-) -> Result<(), GatewayError> {
-    let Some(rotated) = gateway
-        .store
-        .find_rotated(user, hash)
-        .await
-        .map_err(store_failed)?
-    else {
-        return Ok(());
-    };
-    let age_ms = now_ms - rotated.rotated_at_ms;
-    if age_ms <= gateway.reuse_grace_ms {
-        tracing::info!(session = %rotated.session_id, age_ms, "refresh with a just-replaced token (within the grace window): refused, session kept");
-        return Ok(());
+    /// What a lifecycle route's answer does: a login's tokens create a session, a refresh's
+    /// rotate it, a password change's 2xx ends every session of the user; each durably,
+    /// before the answer is passed on (with the same bytes).
+    pub async fn after_response(
+        &self,
+        pending: Pending,
+        response: Response<Body>,
+        log: &mut AccessLog,
+    ) -> Result<Response<Body>, GatewayError> {
+        match pending {
+            Pending::Nothing => Ok(response),
+            Pending::EndAllSessions(caller) => {
+                if response.status().is_success() {
+                    let ended = self
+                        .store
+                        .revoke_user(&caller.user)
+                        .await
+                        .map_err(store_failed)?;
+                    self.metrics
+                        .sessions_revoked(RevokeReason::PasswordChange, ended);
+                    tracing::info!(user = %caller.user, ended, "all sessions ended by password change");
+                }
+                Ok(response)
+            }
+            Pending::Login {
+                user_agent,
+                location,
+            } => {
+                let (response, issued) = self.read_issued(response).await?;
+                if let Some(issued) = issued {
+                    let session = self.create(issued, user_agent.as_deref(), location).await?;
+                    log.caller = Some(Caller::of(&session));
+                }
+                Ok(response)
+            }
+            Pending::Refresh(session) => {
+                let (response, issued) = self.read_issued(response).await?;
+                match issued {
+                    Some(issued) => self.rotate(&session, issued).await.map(|()| response),
+                    None => Ok(response),
+                }
+            }
+        }
     }
-    let revoked = gateway
-        .store
-        .revoke(user, rotated.session_id)
-        .await
-        .map_err(store_failed)?;
-    if let Some(session) = revoked {
-        gateway.metrics.sessions_revoked(RevokeReason::Reuse, 1);
-        tracing::warn!(
-            session = %rotated.session_id,
+
+    /// A new session for a login's tokens.
+    async fn create(
+        &self,
+        issued: Issued,
+        user_agent: Option<&str>,
+        location: String,
+    ) -> Result<Session, GatewayError> {
+        let Issued {
+            tokens,
+            access,
+            refresh,
+            now,
+        } = issued;
+        let session = Session {
+            id: SessionId::generate(now).0,
+            user: access.sub,
+            access_hash: token_hash(&tokens.access_token),
+            refresh_hash: token_hash(&tokens.refresh_token),
+            device: Device::from_user_agent(user_agent),
+            location,
+            created_at_ms: now,
+            updated_at_ms: now,
+            expire_at_ms: seconds_to_ms(refresh.exp),
+        };
+        let replaced = self.store.create(&session).await.map_err(store_failed)?;
+        self.metrics.sessions_created.inc();
+        tracing::info!(
+            session = %session.session_id(),
             user = %session.user,
-            age_ms,
-            "a replaced refresh token was used again: session revoked (presumed stolen)"
+            replaced = replaced.len(),
+            "session created"
         );
+        Ok(session)
     }
-    Ok(())
-}
 
-/// Logout: ends the caller's session (durably) and forwards the request, so the uploader
-/// ends its own record too.
-pub async fn logout(
-    gateway: &Gateway,
-    request: Request<Body>,
-    target: Target,
-    exchange: &mut Exchange,
-) -> Result<Response<Body>, GatewayError> {
-    let caller = gateway.authenticate(request.headers(), exchange).await?;
-    let ended = gateway
-        .store
-        .revoke(&caller.user, caller.session_id)
-        .await
-        .map_err(store_failed)?;
-    gateway
-        .metrics
-        .sessions_revoked(RevokeReason::Logout, usize::from(ended.is_some()));
-    tracing::info!(session = %caller.session_id, user = %caller.user, "session ended by logout");
-    gateway.forward(request, target, exchange).await
-}
-
-/// Password change: forwarded for the caller; on a 2xx answer every session of the user ends
-/// before the answer is passed on.
-pub async fn end_all_sessions(
-    gateway: &Gateway,
-    request: Request<Body>,
-    target: Target,
-    exchange: &mut Exchange,
-) -> Result<Response<Body>, GatewayError> {
-    let caller = gateway.authenticate(request.headers(), exchange).await?;
-    let response = gateway.forward(request, target, exchange).await?;
-    if response.status().is_success() {
-        let ended = gateway
+    /// The refresh request, read whole (and given back), and the live session its
+    /// `refresh_token` belongs to. A token rotated away before is a reuse ([`Self::detect_reuse`]).
+    async fn refreshed_session(
+        &self,
+        request: Request<Body>,
+    ) -> Result<(Request<Body>, Session), GatewayError> {
+        let (parts, body) = request.into_parts();
+        let body = match capture(body, self.capture_limit).await {
+            Ok(Captured::Whole(bytes)) => bytes,
+            Ok(Captured::TooLarge(_)) => return Err(GatewayError::BodyTooLarge),
+            Err(_) => return Err(GatewayError::BadBody),
+        };
+        let token = refresh_token_field(&parts.headers, &body).ok_or(TokenRejection::Missing)?;
+        let now = self.clock.now_ms();
+        let claims = self.verifier.verify(&token, now)?;
+        let hash = token_hash(&token);
+        let found = self
             .store
-            .revoke_user(&caller.user)
+            .find_refresh(&claims.sub, &hash)
+            .await
+            .map_err(store_failed)?
+            .filter(|s| s.expire_at_ms > now && s.user == claims.sub);
+        match found {
+            Some(session) => Ok((Request::from_parts(parts, full(body)), session)),
+            None => {
+                self.detect_reuse(&claims.sub, &hash, now).await?;
+                Err(TokenRejection::UnknownSession.into())
+            }
+        }
+    }
+
+    /// Rotates `session` to a refresh answer's tokens. A session revoked while the uploader
+    /// was answering is not brought back: its new tokens must not reach the client (401).
+    async fn rotate(&self, session: &Session, issued: Issued) -> Result<(), GatewayError> {
+        if issued.access.sub != session.user {
+            tracing::error!(session = %session.session_id(), "refresh answered with another user's tokens; not rotated");
+            return Ok(());
+        }
+        let rotation = Rotation {
+            access_hash: token_hash(&issued.tokens.access_token),
+            refresh_hash: token_hash(&issued.tokens.refresh_token),
+            expire_at_ms: seconds_to_ms(issued.refresh.exp),
+            now_ms: issued.now,
+        };
+        let rotated = self
+            .store
+            .rotate(&session.user, session.session_id(), rotation)
             .await
             .map_err(store_failed)?;
-        gateway
-            .metrics
-            .sessions_revoked(RevokeReason::PasswordChange, ended);
-        tracing::info!(user = %caller.user, ended, "all sessions ended by password change");
+        match rotated {
+            Some(_) => {
+                tracing::info!(session = %session.session_id(), user = %session.user, "session rotated");
+                Ok(())
+            }
+            None => Err(TokenRejection::UnknownSession.into()),
+        }
     }
-    Ok(response)
+
+    /// A refresh token that no live session holds: if a rotation replaced it, it is being
+    /// used a second time. Past the grace window that means someone else holds a copy, and the
+    /// whole session is revoked at once, so both holders are refused from now on.
+    async fn detect_reuse(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+        now_ms: i64,
+    ) -> Result<(), GatewayError> {
+        let Some(rotated) = self
+            .store
+            .find_rotated(user, hash)
+            .await
+            .map_err(store_failed)?
+        else {
+            return Ok(());
+        };
+        let age_ms = now_ms - rotated.rotated_at_ms;
+        if age_ms <= self.reuse_grace_ms {
+            tracing::info!(session = %rotated.session_id, age_ms, "refresh with a just-replaced token (within the grace window): refused, session kept");
+            return Ok(());
+        }
+        let revoked = self
+            .store
+            .revoke(user, rotated.session_id)
+            .await
+            .map_err(store_failed)?;
+        if let Some(session) = revoked {
+            self.metrics.sessions_revoked(RevokeReason::Reuse, 1);
+            tracing::warn!(
+                session = %rotated.session_id,
+                user = %session.user,
+                age_ms,
+                "a replaced refresh token was used again: session revoked (presumed stolen)"
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads a login or refresh answer for a verified token pair. The answer comes back
+    /// either way, with the same bytes.
+    async fn read_issued(
+        &self,
+        response: Response<Body>,
+    ) -> Result<(Response<Body>, Option<Issued>), GatewayError> {
+        let (response, tokens) = self.read_tokens(response).await?;
+        let now = self.clock.now_ms();
+        let issued = tokens.and_then(|tokens| {
+            let (access, refresh) = self.verify_pair(&tokens, now)?;
+            Some(Issued {
+                tokens,
+                access,
+                refresh,
+                now,
+            })
+        });
+        Ok((response, issued))
+    }
+
+    /// Reads a 2xx response for a token pair. Returns the response (rebuilt from the same
+    /// bytes, or streamed on unchanged if it was too large to read) and the tokens, if it
+    /// carries them (it does not when two-factor is required, for instance).
+    async fn read_tokens(
+        &self,
+        response: Response<Body>,
+    ) -> Result<(Response<Body>, Option<TokenPair>), GatewayError> {
+        if !response.status().is_success() {
+            return Ok((response, None));
+        }
+        let (parts, body) = response.into_parts();
+        match capture(body, self.capture_limit).await {
+            Ok(Captured::Whole(bytes)) => {
+                let tokens = serde_json::from_slice::<TokenPair>(&bytes).ok();
+                Ok((Response::from_parts(parts, full(bytes)), tokens))
+            }
+            Ok(Captured::TooLarge(body)) => {
+                tracing::warn!(
+                    limit = self.capture_limit,
+                    "token response over sessions.capture_limit_bytes passed through: no session recorded"
+                );
+                Ok((Response::from_parts(parts, body), None))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "upstream token response broke off");
+                Err(GatewayError::UpstreamUnavailable)
+            }
+        }
+    }
+
+    /// Verifies both tokens of a pair (they come from the uploader, signed with the same
+    /// secret). A pair that does not verify is logged, and no session is recorded for it.
+    fn verify_pair(&self, tokens: &TokenPair, now_ms: i64) -> Option<(Claims, Claims)> {
+        let access = self.verifier.verify(&tokens.access_token, now_ms);
+        let refresh = self.verifier.verify(&tokens.refresh_token, now_ms);
+        match (access, refresh) {
+            (Ok(access), Ok(refresh)) if access.sub == refresh.sub => Some((access, refresh)),
+            (access, refresh) => {
+                tracing::error!(
+                    access = ?access.err(),
+                    refresh = ?refresh.err(),
+                    "the upstream issued tokens the gateway cannot verify (is the secret the uploader's?): no session recorded"
+                );
+                None
+            }
+        }
+    }
+
+    /// The client's location from the configured header, else "unknown".
+    fn location(&self, headers: &HeaderMap) -> String {
+        self.location_header
+            .as_ref()
+            .and_then(|name| headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_LOCATION_LEN)
+                    .collect::<String>()
+            })
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| crate::sessions::device::UNKNOWN.to_string())
+    }
 }
 
 /// A token pair the uploader issued, verified.
@@ -234,79 +393,12 @@ struct Issued {
     now: i64,
 }
 
-/// Forwards a login or refresh and reads its answer for a verified token pair. The response
-/// comes back either way, with the same bytes.
-async fn forward_for_tokens(
-    gateway: &Gateway,
-    mut request: Request<Body>,
-    target: Target,
-    exchange: &mut Exchange,
-) -> Result<(Response<Body>, Option<Issued>), GatewayError> {
-    // The tokens must be readable: ask for an uncompressed answer.
+/// The request, asking for an uncompressed answer: its tokens must be readable.
+fn uncompressed(mut request: Request<Body>) -> Request<Body> {
     request
         .headers_mut()
         .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-    let response = gateway.forward(request, target, exchange).await?;
-    let (response, tokens) = read_tokens(gateway, response).await?;
-    let now = gateway.clock.now_ms();
-    let issued = tokens.and_then(|tokens| {
-        let (access, refresh) = verify_pair(gateway, &tokens, now)?;
-        Some(Issued {
-            tokens,
-            access,
-            refresh,
-            now,
-        })
-    });
-    Ok((response, issued))
-}
-
-/// Reads a 2xx response for a token pair. Returns the response (rebuilt from the same bytes,
-/// or streamed on unchanged if it was too large to read) and the tokens, if it carries them
-/// (it does not when two-factor is required, for instance).
-async fn read_tokens(
-    gateway: &Gateway,
-    response: Response<Body>,
-) -> Result<(Response<Body>, Option<TokenPair>), GatewayError> {
-    if !response.status().is_success() {
-        return Ok((response, None));
-    }
-    let (parts, body) = response.into_parts();
-    match capture(body, gateway.capture_limit).await {
-        Ok(Captured::Whole(bytes)) => {
-            let tokens = serde_json::from_slice::<TokenPair>(&bytes).ok();
-            Ok((Response::from_parts(parts, full(bytes)), tokens))
-        }
-        Ok(Captured::TooLarge(body)) => {
-            tracing::warn!(
-                limit = gateway.capture_limit,
-                "token response over sessions.capture_limit_bytes passed through: no session recorded"
-            );
-            Ok((Response::from_parts(parts, body), None))
-        }
-        Err(error) => {
-            tracing::warn!(%error, "upstream token response broke off");
-            Err(GatewayError::UpstreamUnavailable)
-        }
-    }
-}
-
-/// Verifies both tokens of a pair (they come from the uploader, signed with the same secret).
-/// A pair that does not verify is logged, and no session is recorded for it.
-fn verify_pair(gateway: &Gateway, tokens: &TokenPair, now_ms: i64) -> Option<(Claims, Claims)> {
-    let access = gateway.verifier.verify(&tokens.access_token, now_ms);
-    let refresh = gateway.verifier.verify(&tokens.refresh_token, now_ms);
-    match (access, refresh) {
-        (Ok(access), Ok(refresh)) if access.sub == refresh.sub => Some((access, refresh)),
-        (access, refresh) => {
-            tracing::error!(
-                access = ?access.err(),
-                refresh = ?refresh.err(),
-                "the upstream issued tokens the gateway cannot verify (is the secret the uploader's?): no session recorded"
-            );
-            None
-        }
-    }
+    request
 }
 
 /// The `refresh_token` field of a JSON or form body (by `Content-Type`; JSON is tried when

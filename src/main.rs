@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use sessiongate::config::Settings;
 use sessiongate::sessions::{SessionStore, SystemClock, compact, open_dump, open_store};
 use sessiongate::tls::CertStore;
 use sessiongate::{Config, Gateway, Listeners, Server};
@@ -137,18 +138,15 @@ fn main() -> ExitCode {
 
 /// Exits 0 when the admin listener answers `/healthz` with 200.
 fn healthcheck(config: Option<PathBuf>) -> ExitCode {
-    let mut settings = match &config {
-        Some(path) => match Config::load(path) {
-            Ok(config) => config,
-            Err(error) => {
-                eprintln!("sessiongate healthcheck: {error}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => Config::default(),
+    let settings = match &config {
+        Some(path) => Config::load(path),
+        None => {
+            let mut defaults = Config::default();
+            defaults.apply_overrides(|name| std::env::var(name).ok());
+            defaults.settings()
+        }
     };
-    settings.apply_overrides(|name| std::env::var(name).ok());
-    let admin = match settings.admin_addr() {
+    let admin = match settings.map(|settings| settings.admin) {
         Ok(Some(addr)) => addr,
         Ok(None) => {
             eprintln!("sessiongate healthcheck: admin_listen is empty: no admin listener to ask");
@@ -174,14 +172,14 @@ fn healthcheck(config: Option<PathBuf>) -> ExitCode {
 
 /// Compacts the store in the configured `data_dir`, in place or into `to`.
 fn compact_store(path: PathBuf, to: Option<PathBuf>) -> ExitCode {
-    let config = match Config::load(&path) {
-        Ok(config) => config,
+    let settings = match Config::load(&path) {
+        Ok(settings) => settings,
         Err(error) => {
             eprintln!("sessiongate compact: {error}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let dir = &config.data_dir;
+    let dir = &settings.config.data_dir;
     let started = std::time::Instant::now();
     let compacted = match &to {
         Some(to) => compact::compact_into(dir, to),
@@ -214,16 +212,16 @@ fn compact_store(path: PathBuf, to: Option<PathBuf>) -> ExitCode {
 
 /// Copies the store of `from` into the empty store of `to` and checks the copy.
 fn migrate_store(from: PathBuf, to: PathBuf) -> ExitCode {
-    let load = |path: &PathBuf| -> Result<(Config, Option<String>), String> {
+    let load = |path: &PathBuf| -> Result<(Settings, Option<String>), String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let config = Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        config
-            .validate()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
         let password = config
             .load_redis_password(|name| std::env::var(name).ok())
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok((config, password))
+        let settings = config
+            .settings()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok((settings, password))
     };
     let (from_config, to_config) = match (load(&from), load(&to)) {
         (Ok(from), Ok(to)) => (from, to),
@@ -236,8 +234,8 @@ fn migrate_store(from: PathBuf, to: PathBuf) -> ExitCode {
         eprintln!("sessiongate migrate: --from and --to name the same store ({why})");
         return ExitCode::from(EXIT_USAGE);
     }
-    let source_dir = &from_config.0.data_dir;
-    if from_config.0.store.backend == "sled" && !source_dir.join("db").is_file() {
+    let source_dir = &from_config.0.config.data_dir;
+    if from_config.0.config.store.backend == "sled" && !source_dir.join("db").is_file() {
         eprintln!(
             "sessiongate migrate: no session store in {} (no sled `db` file there)",
             source_dir.display()
@@ -264,8 +262,8 @@ fn migrate_store(from: PathBuf, to: PathBuf) -> ExitCode {
                  of sessions that are gone left out",
                 done.sessions,
                 done.rotated,
-                from_config.0.store.backend,
-                to_config.0.store.backend,
+                from_config.0.config.store.backend,
+                to_config.0.config.store.backend,
                 started.elapsed().as_secs_f64(),
                 done.orphans,
             );
@@ -284,38 +282,37 @@ fn migrate_store(from: PathBuf, to: PathBuf) -> ExitCode {
 }
 
 /// Why two configurations name one store, if they do.
-fn same_store(a: &Config, b: &Config) -> Option<String> {
-    match (a.store.backend.as_str(), b.store.backend.as_str()) {
-        ("sled", "sled") if a.data_dir == b.data_dir => {
-            Some(format!("data_dir {}", a.data_dir.display()))
+fn same_store(a: &Settings, b: &Settings) -> Option<String> {
+    let (sa, sb) = (&a.config.store, &b.config.store);
+    match (sa.backend.as_str(), sb.backend.as_str()) {
+        ("sled", "sled") if a.config.data_dir == b.config.data_dir => {
+            Some(format!("data_dir {}", a.config.data_dir.display()))
         }
         ("redis", "redis")
-            if a.redis_urls().ok() == b.redis_urls().ok()
-                && a.store.redis_key_prefix == b.store.redis_key_prefix =>
+            if a.redis_urls == b.redis_urls && sa.redis_key_prefix == sb.redis_key_prefix =>
         {
-            Some(format!(
-                "one Redis, key prefix {}",
-                a.store.redis_key_prefix
-            ))
+            Some(format!("one Redis, key prefix {}", sa.redis_key_prefix))
         }
         _ => None,
     }
 }
 
 fn run(path: PathBuf, check_only: bool) -> ExitCode {
-    let checked = Config::load(&path).and_then(|config| {
-        let secret = config.load_secret(|name| std::env::var(name).ok())?;
+    let checked = Config::load(&path).and_then(|settings| {
+        let env = |name: &str| std::env::var(name).ok();
+        let secret = settings.config.load_secret(env)?;
         // Read here too, so that --check-config finds a missing password file.
-        config.load_redis_password(|name| std::env::var(name).ok())?;
-        Ok((config, secret))
+        settings.config.load_redis_password(env)?;
+        Ok((settings, secret))
     });
-    let (config, secret) = match checked {
+    let (settings, secret) = match checked {
         Ok(checked) => checked,
         Err(error) => {
             eprintln!("sessiongate: {error}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let config = &settings.config;
     let certs = match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => match CertStore::load(cert, key) {
             Ok(certs) => Some(certs),
@@ -330,7 +327,7 @@ fn run(path: PathBuf, check_only: bool) -> ExitCode {
         println!("sessiongate: {} is valid", path.display());
         return ExitCode::SUCCESS;
     }
-    init_logging(&config);
+    init_logging(config);
     // One worker: a current-thread runtime, which has no work-stealing machinery to pay for.
     let mut runtime = match config.workers {
         1 => tokio::runtime::Builder::new_current_thread(),
@@ -343,7 +340,7 @@ fn run(path: PathBuf, check_only: bool) -> ExitCode {
         .enable_all()
         .build()
         .expect("the tokio runtime starts");
-    match runtime.block_on(serve(config, secret, certs)) {
+    match runtime.block_on(serve(settings, secret, certs)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -369,38 +366,32 @@ fn init_logging(config: &Config) {
 }
 
 async fn serve(
-    config: Config,
+    settings: Settings,
     secret: Vec<u8>,
     certs: Option<Arc<CertStore>>,
 ) -> Result<(), String> {
-    let store = open_configured_store(&config).await?;
-    let gateway =
-        Gateway::new(&config, &secret, store, Arc::new(SystemClock)).map_err(|e| e.to_string())?;
+    let store = open_configured_store(&settings).await?;
+    let gateway = Gateway::new(&settings, &secret, store, Arc::new(SystemClock));
     let bind = |addr: std::net::SocketAddr, what: &'static str| async move {
         tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("binding the {what} listener on {addr}: {e}"))
     };
-    let addr = config.listen_addr().map_err(|e| e.to_string())?;
+    let addr = settings.listen;
     let main = bind(addr, "main").await?;
-    let admin = match config.admin_addr().map_err(|e| e.to_string())? {
+    let admin = match settings.admin {
         Some(addr) => Some(bind(addr, "admin").await?),
         None => None,
     };
-    let redirect = match &config.tls.redirect_listen {
-        Some(addr) => {
-            let addr = addr
-                .parse()
-                .map_err(|_| format!("tls.redirect_listen {addr:?}"))?;
-            Some(bind(addr, "redirect").await?)
-        }
+    let redirect = match settings.redirect {
+        Some(addr) => Some(bind(addr, "redirect").await?),
         None => None,
     };
     tracing::info!(
         %addr,
         tls = certs.is_some(),
-        admin = %config.admin_listen,
-        upstream = %config.upstream,
+        admin = %settings.config.admin_listen,
+        upstream = %settings.config.upstream,
         "sessiongate listening"
     );
     let mut server = Server::new(gateway);
@@ -423,7 +414,8 @@ async fn serve(
 
 /// Opens the store the configuration names, logging where (never a URL: it may hold a
 /// password).
-async fn open_configured_store(config: &Config) -> Result<Arc<dyn SessionStore>, String> {
+async fn open_configured_store(settings: &Settings) -> Result<Arc<dyn SessionStore>, String> {
+    let config = &settings.config;
     let password = config
         .load_redis_password(|name| std::env::var(name).ok())
         .map_err(|e| e.to_string())?;
@@ -436,7 +428,7 @@ async fn open_configured_store(config: &Config) -> Result<Arc<dyn SessionStore>,
         // A large store takes a while: opening it reads its whole access index into memory.
         _ => tracing::info!(dir = %config.data_dir.display(), "opening the session store"),
     }
-    let store = open_store(config, password).await?;
+    let store = open_store(settings, password).await?;
     match store.ping().await {
         Ok(()) => tracing::info!(backend = store.backend(), "session store ready"),
         Err(error) => tracing::error!(

@@ -27,7 +27,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use crate::body::{Body, boxed};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use crate::sessions::{Clock, SystemClock};
+use crate::sessions::Clock;
+
+mod forwarder;
+
+pub use forwarder::{Forwarded, Forwarder, Target};
 
 /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1): never
 /// forwarded in either direction.
@@ -59,14 +63,21 @@ pub struct Upstream {
     base_path: String,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
     /// When the upstream last answered (ms since the epoch), for the readiness check.
     last_answer_ms: AtomicI64,
 }
 
 impl Upstream {
-    /// A client for the base URL `uri` (validated by the config), waiting at most `timeout`
-    /// for response headers.
-    pub fn new(uri: &Uri, timeout: Duration, metrics: Arc<Metrics>) -> Upstream {
+    /// A client for the upstream at `authority`, under `base_path` (no trailing slash),
+    /// waiting at most `timeout` for response headers; `clock` dates its answers.
+    pub fn new(
+        authority: Authority,
+        base_path: String,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+    ) -> Upstream {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
@@ -76,19 +87,16 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build(connector);
-        let authority = uri
-            .authority()
-            .cloned()
-            .expect("validated by Config::validate: the upstream URL has an authority");
         Upstream {
             client,
             host: HeaderValue::from_str(authority.as_str())
                 .expect("an authority is a valid header value"),
             scheme_authority: format!("http://{authority}"),
             authority,
-            base_path: uri.path().trim_end_matches('/').to_string(),
+            base_path,
             timeout,
             metrics,
+            clock,
             last_answer_ms: AtomicI64::new(0),
         }
     }
@@ -138,7 +146,7 @@ impl Upstream {
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok(response)) => {
                 self.last_answer_ms
-                    .store(SystemClock.now_ms(), Ordering::Relaxed);
+                    .store(self.clock.now_ms(), Ordering::Relaxed);
                 let (mut parts, body) = response.into_parts();
                 let upgrade = (parts.status == StatusCode::SWITCHING_PROTOCOLS)
                     .then(|| parts.headers.get(header::UPGRADE).cloned())
@@ -262,7 +270,7 @@ impl Upstream {
         match probe.await {
             Ok(Ok(_)) => {
                 self.last_answer_ms
-                    .store(SystemClock.now_ms(), Ordering::Relaxed);
+                    .store(self.clock.now_ms(), Ordering::Relaxed);
                 true
             }
             _ => false,
@@ -355,12 +363,8 @@ pub fn prepare_request_headers(
 /// Removes hop-by-hop headers, including those the `Connection` header names, and `Upgrade`
 /// (an upgrade is carried across explicitly, see [`set_upgrade`]).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+    let named: Vec<HeaderName> = connection_options(headers)
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .collect();
     for name in named.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
@@ -372,17 +376,31 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// `Upgrade: websocket`), if any. No other protocol is carried: an `h2c` upgrade, say, would
 /// open a raw tunnel in which later requests are never checked.
 pub fn websocket_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
-    let asks = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    let asks = connection_options(headers).any(|token| token.eq_ignore_ascii_case("upgrade"));
     let protocol = headers.get(header::UPGRADE)?;
     let websocket = protocol
         .to_str()
         .is_ok_and(|p| p.trim().eq_ignore_ascii_case("websocket"));
     (asks && websocket).then(|| protocol.clone())
+}
+
+/// The options of the `Connection` headers (RFC 9110 section 7.6.1): comma-separated tokens,
+/// trimmed.
+fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}
+
+/// What a request names as its host: its `Host` header, else (HTTP/2) its URI's authority.
+pub fn request_host<B>(request: &Request<B>) -> Option<HeaderValue> {
+    request.headers().get(header::HOST).cloned().or_else(|| {
+        let authority = request.uri().authority()?;
+        HeaderValue::from_str(authority.as_str()).ok()
+    })
 }
 
 /// Puts back the two headers that carry an upgrade across the gateway.

@@ -10,8 +10,6 @@
 
 use http::Method;
 
-use crate::config::RoutePatterns;
-
 /// Why a request path was refused (answered 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathRejection {
@@ -217,6 +215,24 @@ impl RoutePattern {
         }
         parts.next().is_none()
     }
+}
+
+/// The route lists of the configuration (`[routes]`), parsed: which routes are public, take
+/// API keys, or create, rotate or end sessions.
+#[derive(Debug, Clone, Default)]
+pub struct RoutePatterns {
+    /// Forwarded without any token check.
+    pub public: Vec<RoutePattern>,
+    /// Forwarded without a session check: the uploader checks its own API keys there.
+    pub api_key: Vec<RoutePattern>,
+    /// A 2xx JSON response with `access_token` and `refresh_token` creates a session.
+    pub login: Vec<RoutePattern>,
+    /// Rotates the session of the body's `refresh_token`.
+    pub refresh: Vec<RoutePattern>,
+    /// Ends the caller's session.
+    pub logout: Vec<RoutePattern>,
+    /// On a 2xx response, ends every session of the caller (password change).
+    pub end_all_sessions: Vec<RoutePattern>,
 }
 
 /// What the gateway does with a request.

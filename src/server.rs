@@ -23,7 +23,6 @@ use crate::admin::Admin;
 use crate::body::{Body, empty};
 use crate::config::LimitsConfig;
 use crate::gateway::Gateway;
-use crate::metrics::RevokeReason;
 use crate::proxy::{ClientInfo, UpstreamLink};
 use crate::tls::CertStore;
 use idle::IdleTimeout;
@@ -78,15 +77,12 @@ impl Server {
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let gateway = self.gateway;
-        let limits = gateway.limits.clone();
+        let limits = gateway.limits().clone();
         let graceful = GracefulShutdown::new();
         let mut tasks = JoinSet::new();
-        tasks.spawn(sweep_expired(gateway.clone()));
+        tasks.spawn(gateway.sweeper().run());
         if let Some(listener) = listeners.admin {
-            let admin = Arc::new(Admin {
-                gateway: gateway.clone(),
-                tls: self.tls.clone(),
-            });
+            let admin = Arc::new(Admin::of(&gateway, self.tls.clone()));
             tasks.spawn(serve_admin(listener, admin));
         }
         if let Some(listener) = listeners.redirect {
@@ -199,7 +195,7 @@ impl MainListener {
             let idle = self.idle;
             tokio::spawn(async move {
                 let _slot = slot;
-                let metrics = connection.gateway.metrics.clone();
+                let metrics = connection.gateway.metrics().clone();
                 metrics.connections_open.inc();
                 let stream = IdleTimeout::new(stream, idle);
                 match tls {
@@ -306,13 +302,11 @@ async fn serve_plain<F, Fut>(
 
 /// The 308 answer of the redirect listener; 400 without a usable Host.
 fn redirect_to_https<B>(request: &Request<B>) -> Response<Body> {
-    let host = request
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    let host = crate::proxy::request_host(request);
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let location = host
+        .as_ref()
+        .and_then(|host| host.to_str().ok())
         .map(|host| https_location(host, path))
         .and_then(|l| http::HeaderValue::from_str(&l).ok());
     let mut response = Response::new(empty());
@@ -341,25 +335,6 @@ fn https_location(host: &str, path: &str) -> String {
         _ => host,
     };
     format!("https://{name}{path}")
-}
-
-/// Removes expired sessions every `sessions.sweep_interval_seconds`. They are refused the
-/// moment they expire; the sweep only frees space.
-async fn sweep_expired(gateway: Arc<Gateway>) {
-    let mut interval = tokio::time::interval(gateway.sweep_interval);
-    loop {
-        interval.tick().await;
-        match gateway.store.sweep_expired(gateway.clock.now_ms()).await {
-            Ok(0) => {}
-            Ok(removed) => {
-                gateway
-                    .metrics
-                    .sessions_revoked(RevokeReason::Expired, removed);
-                tracing::info!(removed, "expired sessions swept");
-            }
-            Err(error) => tracing::error!(%error, "sweeping expired sessions failed"),
-        }
-    }
 }
 
 #[cfg(test)]

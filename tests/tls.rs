@@ -102,12 +102,11 @@ impl TlsGateway {
         };
         let store = SledStore::open(&config.data_dir).unwrap();
         let gateway = Gateway::new(
-            &config,
+            &config.settings().unwrap(),
             SECRET.as_bytes(),
             Arc::new(store),
             Arc::new(ManualClock::new()),
-        )
-        .unwrap();
+        );
         let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
         let (main, admin, redirect) = (bind().await, bind().await, bind().await);
         let addrs = (

@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use super::validate::invalid;
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, Settings};
 
 impl Config {
     /// Reads the file, applies the `SESSIONGATE_*` overrides from the process environment,
-    /// and validates the result.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    /// and checks and parses the result ([`Config::settings`]).
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
             source,
@@ -19,8 +19,7 @@ impl Config {
             message,
         })?;
         config.apply_overrides(|name| std::env::var(name).ok());
-        config.validate()?;
-        Ok(config)
+        config.settings()
     }
 
     /// Parses TOML text (no overrides, no validation).

@@ -174,8 +174,8 @@ fn load_reads_a_file_and_reports_unreadable_ones() {
     let path = dir.path().join("gate.toml");
     std::fs::write(&path, "listen = \"127.0.0.1:0\"\n").expect("write");
     // SESSIONGATE_* variables are not set in the test environment, so the file's values hold.
-    let config = Config::load(&path).expect("loads");
-    assert_eq!(config.listen_addr().expect("addr").port(), 0);
+    let settings = Config::load(&path).expect("loads");
+    assert_eq!(settings.listen.port(), 0);
     let error = Config::load(&dir.path().join("missing.toml")).unwrap_err();
     assert!(matches!(error, ConfigError::Read { .. }), "{error}");
     std::fs::write(&path, "listen = [").expect("write");
@@ -191,11 +191,11 @@ fn the_store_is_sled_unless_redis_is_chosen() {
         "[store]\nbackend = \"redis\"\nredis_url = \"rediss://:secret@redis.internal:6380/2\"",
     )
     .expect("parses");
-    redis
-        .validate()
+    let settings = redis
+        .settings()
         .expect("a rediss URL with a password and a db");
     assert_eq!(
-        redis.redis_urls().expect("urls"),
+        settings.redis_urls,
         ["rediss://:secret@redis.internal:6380/2"]
     );
     let cluster = Config::from_toml(
@@ -204,7 +204,7 @@ fn the_store_is_sled_unless_redis_is_chosen() {
     )
     .expect("parses");
     assert_eq!(
-        cluster.redis_urls().expect("urls"),
+        cluster.settings().expect("settings").redis_urls,
         ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]
     );
 }

@@ -3,8 +3,12 @@
 
 use std::net::SocketAddr;
 
-use super::Config;
-use crate::routes::RoutePattern;
+use http::HeaderName;
+use http::uri::Authority;
+
+use super::{Config, Settings};
+use crate::proxy::IdentityHeaders;
+use crate::routes::{RoutePattern, RoutePatterns, RoutePolicy};
 
 /// The smallest read buffer hyper accepts.
 const MIN_READ_BUFFER_BYTES: usize = 8 * 1024;
@@ -51,10 +55,17 @@ pub(super) fn invalid(key: &str, value: impl ToString, message: impl ToString) -
 }
 
 impl Config {
-    /// Checks every value; the error names the key.
+    /// Checks every value; the error names the key. The same checks as [`Config::settings`],
+    /// for a configuration that is only checked.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.listen_addr()?;
-        self.admin_addr()?;
+        self.clone().settings().map(drop)
+    }
+
+    /// Checks every value and parses those that need it, once: the configuration the gateway
+    /// runs with. The error names the key and the bad value.
+    pub fn settings(self) -> Result<Settings, ConfigError> {
+        let listen = self.listen_addr()?;
+        let admin = self.admin_addr()?;
         if self.workers > 1024 {
             return Err(invalid(
                 "workers (or SESSIONGATE_WORKERS)",
@@ -63,15 +74,15 @@ impl Config {
             ));
         }
         self.validate_limits()?;
-        self.validate_tls()?;
-        self.validate_store()?;
+        let redirect = self.validate_tls()?;
+        let redis_urls = self.validate_store()?;
         match self.log.format.as_str() {
             "text" | "json" => {}
             other => return Err(invalid("log.format", other, "expected text or json")),
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", &self.log.level, e))?;
-        self.upstream_uri()?;
+        let (upstream_authority, upstream_base_path) = self.upstream_uri()?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "", "must not be empty"));
         }
@@ -83,7 +94,7 @@ impl Config {
                 "must be empty or start with '/' and not end with '/'",
             ));
         }
-        self.algorithm()?;
+        let algorithm = self.algorithm()?;
         if self.auth.secret_env.is_empty() && self.auth.secret_file.is_none() {
             return Err(invalid(
                 "auth.secret_env",
@@ -98,18 +109,18 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        for (key, name) in [
-            ("proxy.user_header", &self.proxy.user_header),
-            ("proxy.session_header", &self.proxy.session_header),
-        ] {
-            http::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| invalid(key, name, "not a valid header name"))?;
-        }
-        if let Some(name) = &self.sessions.location_header {
-            http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                invalid("sessions.location_header", name, "not a valid header name")
-            })?;
-        }
+        let header = |key: &str, name: &str| {
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| invalid(key, name, "not a valid header name"))
+        };
+        let identity = IdentityHeaders {
+            user: header("proxy.user_header", &self.proxy.user_header)?,
+            session: header("proxy.session_header", &self.proxy.session_header)?,
+        };
+        let location_header = match &self.sessions.location_header {
+            Some(name) => Some(header("sessions.location_header", name)?),
+            None => None,
+        };
         let endpoint = &self.sessions.endpoint;
         if !endpoint.starts_with('/') || endpoint.len() < 2 || endpoint.ends_with('/') {
             return Err(invalid(
@@ -139,8 +150,20 @@ impl Config {
                 "expected 1 to 1048576 (MiB)",
             ));
         }
-        self.route_patterns()?;
-        Ok(())
+        let routes = RoutePolicy::new(&self.sessions.endpoint, self.route_patterns()?);
+        Ok(Settings {
+            listen,
+            admin,
+            redirect,
+            upstream_authority,
+            upstream_base_path,
+            algorithm,
+            identity,
+            location_header,
+            routes,
+            redis_urls,
+            config: self,
+        })
     }
 
     fn validate_limits(&self) -> Result<(), ConfigError> {
@@ -182,13 +205,12 @@ impl Config {
         Ok(())
     }
 
-    fn validate_store(&self) -> Result<(), ConfigError> {
+    /// The store's settings; the Redis URLs when the backend is Redis.
+    fn validate_store(&self) -> Result<Vec<String>, ConfigError> {
         let store = &self.store;
-        match store.backend.as_str() {
-            "sled" => {}
-            "redis" => {
-                self.redis_urls()?;
-            }
+        let urls = match store.backend.as_str() {
+            "sled" => Vec::new(),
+            "redis" => self.redis_urls()?,
             other => {
                 return Err(invalid(
                     "store.backend (or SESSIONGATE_STORE_BACKEND)",
@@ -196,7 +218,7 @@ impl Config {
                     "expected sled or redis",
                 ));
             }
-        }
+        };
         let prefix = &store.redis_key_prefix;
         if prefix.is_empty() || prefix.contains(['{', '}']) {
             return Err(invalid(
@@ -212,13 +234,13 @@ impl Config {
                 "expected 1 to 60000 (ms)",
             ));
         }
-        Ok(())
+        Ok(urls)
     }
 
     /// The Redis URLs of `store.redis_url`: one, or with `store.redis_cluster` one or more
     /// separated by commas, each `redis://` or `rediss://` with a host. An error shows the URL
     /// with any password masked.
-    pub fn redis_urls(&self) -> Result<Vec<String>, ConfigError> {
+    fn redis_urls(&self) -> Result<Vec<String>, ConfigError> {
         let key = "store.redis_url (or SESSIONGATE_REDIS_URL)";
         let urls: Vec<String> = self
             .store
@@ -254,7 +276,8 @@ impl Config {
         Ok(urls)
     }
 
-    fn validate_tls(&self) -> Result<(), ConfigError> {
+    /// The TLS settings; the redirect listener's address, if there is one.
+    fn validate_tls(&self) -> Result<Option<SocketAddr>, ConfigError> {
         let t = &self.tls;
         match (&t.cert, &t.key) {
             (Some(_), None) => Err(invalid(
@@ -272,18 +295,18 @@ impl Config {
                 t.redirect_listen.as_deref().unwrap_or_default(),
                 "redirects to HTTPS need tls.cert and tls.key",
             )),
-            _ => {
-                if let Some(addr) = &t.redirect_listen {
-                    addr.parse::<SocketAddr>()
-                        .map_err(|_| invalid("tls.redirect_listen", addr, "expected host:port"))?;
-                }
-                Ok(())
-            }
+            _ => match &t.redirect_listen {
+                Some(addr) => addr
+                    .parse::<SocketAddr>()
+                    .map(Some)
+                    .map_err(|_| invalid("tls.redirect_listen", addr, "expected host:port")),
+                None => Ok(None),
+            },
         }
     }
 
     /// The admin listener's address, if there is one.
-    pub fn admin_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+    fn admin_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         if self.admin_listen.is_empty() {
             return Ok(None);
         }
@@ -297,7 +320,7 @@ impl Config {
     }
 
     /// The listen address, parsed.
-    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+    fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.listen.parse().map_err(|_| {
             invalid(
                 "listen",
@@ -307,8 +330,9 @@ impl Config {
         })
     }
 
-    /// The upstream base URL, parsed: `http` scheme, a host, no query.
-    pub fn upstream_uri(&self) -> Result<http::Uri, ConfigError> {
+    /// The upstream base URL, parsed: `http` scheme, a host, no query. Its authority, and
+    /// its path without a trailing slash (the base every forwarded path goes under).
+    fn upstream_uri(&self) -> Result<(Authority, String), ConfigError> {
         let bad = |why: &str| invalid("upstream", &self.upstream, why);
         let uri: http::Uri = self
             .upstream
@@ -317,17 +341,19 @@ impl Config {
         if uri.scheme_str() != Some("http") {
             return Err(bad("only http:// upstreams are supported"));
         }
-        if uri.authority().is_none() {
-            return Err(bad("has no host"));
-        }
         if uri.query().is_some() {
             return Err(bad("must not have a query"));
         }
-        Ok(uri)
+        let base_path = uri.path().trim_end_matches('/').to_string();
+        let authority = uri
+            .into_parts()
+            .authority
+            .ok_or_else(|| bad("has no host"))?;
+        Ok((authority, base_path))
     }
 
     /// The configured JWT algorithm.
-    pub fn algorithm(&self) -> Result<jsonwebtoken::Algorithm, ConfigError> {
+    fn algorithm(&self) -> Result<jsonwebtoken::Algorithm, ConfigError> {
         match self.auth.algorithm.as_str() {
             "HS256" => Ok(jsonwebtoken::Algorithm::HS256),
             "HS384" => Ok(jsonwebtoken::Algorithm::HS384),
@@ -341,7 +367,7 @@ impl Config {
     }
 
     /// Every route list, parsed, with its key.
-    pub fn route_patterns(&self) -> Result<RoutePatterns, ConfigError> {
+    fn route_patterns(&self) -> Result<RoutePatterns, ConfigError> {
         let parse = |key: &str, list: &[String]| -> Result<Vec<RoutePattern>, ConfigError> {
             list.iter()
                 .map(|text| RoutePattern::parse(text).map_err(|why| invalid(key, text, why)))
@@ -357,23 +383,6 @@ impl Config {
             end_all_sessions: parse("routes.end_all_sessions", &r.end_all_sessions)?,
         })
     }
-}
-
-/// The parsed route lists of [`RoutesConfig`](super::RoutesConfig).
-#[derive(Debug, Clone, Default)]
-pub struct RoutePatterns {
-    /// See [`RoutesConfig::public`](super::RoutesConfig::public).
-    pub public: Vec<RoutePattern>,
-    /// See [`RoutesConfig::api_key`](super::RoutesConfig::api_key).
-    pub api_key: Vec<RoutePattern>,
-    /// See [`RoutesConfig::login`](super::RoutesConfig::login).
-    pub login: Vec<RoutePattern>,
-    /// See [`RoutesConfig::refresh`](super::RoutesConfig::refresh).
-    pub refresh: Vec<RoutePattern>,
-    /// See [`RoutesConfig::logout`](super::RoutesConfig::logout).
-    pub logout: Vec<RoutePattern>,
-    /// See [`RoutesConfig::end_all_sessions`](super::RoutesConfig::end_all_sessions).
-    pub end_all_sessions: Vec<RoutePattern>,
 }
 
 /// A URL with the password of its user-info (`redis://user:secret@host`) masked, for errors.

@@ -2,11 +2,10 @@ use super::*;
 use crate::config::Config;
 
 fn policy() -> RoutePolicy {
-    let config = Config::default();
-    RoutePolicy::new(
-        &config.sessions.endpoint,
-        config.route_patterns().expect("the default routes parse"),
-    )
+    Config::default()
+        .settings()
+        .expect("the default routes parse")
+        .routes
 }
 
 fn classify(method: &str, raw_path: &str) -> Route {

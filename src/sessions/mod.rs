@@ -11,6 +11,7 @@ pub mod device;
 pub mod metered;
 pub mod open;
 pub mod store;
+pub mod sweeper;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,6 +23,7 @@ pub use device::Device;
 pub use metered::MeteredStore;
 pub use open::{open_dump, open_store};
 pub use store::{RedisStore, RedisTarget, Rotation, SessionStore, SledStore, StoreError};
+pub use sweeper::Sweeper;
 
 use crate::auth::TokenHash;
 

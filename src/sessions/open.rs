@@ -6,30 +6,31 @@ use std::time::Duration;
 
 use super::store::dump::Dump;
 use super::{RedisStore, RedisTarget, SessionStore, SledStore};
-use crate::config::Config;
+use crate::config::Settings;
 
 /// Opens the configured store. `redis_password` is what
-/// [`Config::load_redis_password`] found. A sled store is read whole first (its access
+/// [`Config::load_redis_password`](crate::Config::load_redis_password) found. A sled store is read whole first (its access
 /// index), which takes a while when it is large; a single Redis server is connected to
 /// lazily (a Redis that is down at start-up is used once it answers).
 pub async fn open_store(
-    config: &Config,
+    settings: &Settings,
     redis_password: Option<String>,
 ) -> Result<Arc<dyn SessionStore>, String> {
-    Ok(open_dump(config, redis_password).await?)
+    Ok(open_dump(settings, redis_password).await?)
 }
 
 /// Opens the configured store, as [`open_store`], to be read out whole or written into
 /// (`sessiongate migrate`).
 pub async fn open_dump(
-    config: &Config,
+    settings: &Settings,
     redis_password: Option<String>,
 ) -> Result<Arc<dyn Dump>, String> {
+    let config = &settings.config;
     match config.store.backend.as_str() {
         "redis" => {
             let target =
                 RedisTarget {
-                    urls: config.redis_urls().map_err(|e| e.to_string())?,
+                    urls: settings.redis_urls.clone(),
                     cluster: config.store.redis_cluster,
                     password: redis_password,
                     tls_ca: match &config.store.redis_tls_ca_file {

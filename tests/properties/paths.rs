@@ -18,11 +18,8 @@ use crate::path_strategies::{
 fn preset() -> (RoutePolicy, String) {
     let config = Config::from_toml(include_str!("../../config/sessiongate.toml"))
         .expect("the shipped preset parses");
-    let patterns = config.route_patterns().expect("the preset's routes parse");
-    (
-        RoutePolicy::new(&config.sessions.endpoint, patterns),
-        config.api_prefix.clone(),
-    )
+    let settings = config.settings().expect("the preset's routes parse");
+    (settings.routes, settings.config.api_prefix)
 }
 
 /// Whether a route is answered by the gateway as a sessions endpoint.

@@ -261,13 +261,13 @@ impl Harness {
     async fn start_gateway(&mut self) {
         let store = open_store(&self.config.data_dir).await;
         self.store = Some(store.clone());
+        let settings = self.config.clone().settings().expect("the config is valid");
         let gateway = Gateway::new(
-            &self.config,
+            &settings,
             SECRET.as_bytes(),
             Arc::new(store),
             self.clock.clone(),
-        )
-        .expect("the config is valid");
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");

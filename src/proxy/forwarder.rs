@@ -1,0 +1,100 @@
+//! Forwarding one request: the header rewrite, the upstream exchange, and a WebSocket upgrade
+//! joined when the upstream agrees to it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, Request, Response, StatusCode, Uri};
+
+use super::{
+    ClientInfo, IdentityHeaders, Upstream, UpstreamLink, prepare_request_headers, set_upgrade,
+    tunnel, websocket_upgrade,
+};
+use crate::auth::Caller;
+use crate::body::Body;
+use crate::error::GatewayError;
+
+/// Where a request goes upstream, decided once from its normalised path.
+pub struct Target {
+    /// Path (and query) to forward.
+    pub upstream_uri: Uri,
+    /// What the client sent as `Host` (or the URI's authority, for HTTP/2).
+    pub original_host: Option<HeaderValue>,
+}
+
+/// Sends requests upstream with the identity of their caller.
+pub struct Forwarder {
+    upstream: Arc<Upstream>,
+    identity: IdentityHeaders,
+}
+
+/// A forwarded request's answer, and how long the upstream took to give its headers.
+pub struct Forwarded {
+    /// The answer, or why there is none.
+    pub response: Result<Response<Body>, GatewayError>,
+    /// From sending to the response headers.
+    pub upstream_time: Duration,
+}
+
+impl Forwarder {
+    /// Forwards to `upstream`, naming callers in the `identity` headers.
+    pub fn new(upstream: Arc<Upstream>, identity: IdentityHeaders) -> Forwarder {
+        Forwarder { upstream, identity }
+    }
+
+    /// The upstream.
+    pub fn upstream(&self) -> &Arc<Upstream> {
+        &self.upstream
+    }
+
+    /// Forwards a request upstream, streaming both bodies; `caller` (a session route's) is
+    /// passed on in the identity headers. `link` is the upstream connection of the client's
+    /// HTTP/1.1 connection, if it has one.
+    pub async fn forward(
+        &self,
+        mut request: Request<Body>,
+        target: Target,
+        client: &ClientInfo,
+        caller: Option<&Caller>,
+        link: Option<&UpstreamLink>,
+    ) -> Forwarded {
+        // A WebSocket upgrade on a session route (a caller is known) is tunnelled once the
+        // upstream agrees with a 101; anywhere else the upgrade headers are dropped.
+        let upgrade = caller.and_then(|_| websocket_upgrade(request.headers()));
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+        let (mut parts, body) = request.into_parts();
+        let session_id = caller.map(|c| c.session_id.to_string());
+        let identity = caller
+            .zip(session_id.as_deref())
+            .map(|(c, s)| (c.user.as_str(), s));
+        prepare_request_headers(
+            &mut parts.headers,
+            client,
+            &self.identity,
+            identity,
+            target.original_host,
+        );
+        if let Some(protocol) = upgrade {
+            set_upgrade(&mut parts.headers, protocol);
+        }
+        parts.uri = target.upstream_uri;
+        let request = Request::from_parts(parts, body);
+        // An upgrade takes its upstream connection over for good: it goes on a pooled one.
+        let link = link.filter(|_| client_upgrade.is_none());
+        let started = Instant::now();
+        let result = self.upstream.send(request, link).await;
+        let upstream_time = started.elapsed();
+        let response = result.map(|mut response| {
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS
+                && let Some(client_upgrade) = client_upgrade
+            {
+                tunnel(client_upgrade, hyper::upgrade::on(&mut response));
+            }
+            response
+        });
+        Forwarded {
+            response,
+            upstream_time,
+        }
+    }
+}
