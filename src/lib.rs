@@ -1,36 +1,36 @@
 //! sessiongate: a session-aware auth gateway in front of the Share uploader.
 //!
-//! A request flows through the modules in this order:
+//! A request flows through the modules in this order, each calling only the ones below it:
 //!
 //! - [`server`] accepts connections (HTTP/1.1 and HTTP/2, plain or TLS through [`tls`], whose
 //!   certificate reloads without a restart) and hands each request to the [`gateway`], which
-//!   holds everything a request needs and reads top to bottom:
-//! - [`routes`] normalises the path to one canonical spelling and classifies it with the
-//!   route policy from [`config`]: the sessions endpoints, a lifecycle route (login, refresh,
-//!   logout, password change), a public or API-key route, or (by default) a session route;
-//! - [`auth`] reads the Bearer token and verifies the JWT; the [`sessions`] store then says
-//!   whether the token's SHA-512 belongs to a live session;
-//! - [`api`] answers the sessions endpoints itself; [`lifecycle`] watches the uploader's
-//!   login, refresh and logout exchanges to create, rotate and end sessions; [`proxy`]
-//!   forwards everything else upstream, streaming bodies ([`body`]).
-//! - [`error`] is the one place where a refusal becomes a status and a JSON body.
-//! - [`metrics`] counts what happens (Prometheus); [`admin`] serves it with the health
-//!   checks on a separate listener.
+//!   reads top to bottom: route, check, dispatch;
+//! - [`limits`] refuses heads and bodies over their limits; [`routes`] normalises the path to
+//!   one canonical spelling and classifies it: the sessions endpoints, a lifecycle route
+//!   (login, refresh, logout, password change), a public or API-key route, or (by default) a
+//!   session route;
+//! - [`auth`] reads the Bearer token and verifies the JWT, and its [`auth::Authenticator`]
+//!   asks the [`sessions`] store whether the token's SHA-512 belongs to a live session;
+//! - [`api`] answers the sessions endpoints itself; [`lifecycle`] is called before and after a
+//!   login, refresh, logout or password change is forwarded, to create, rotate and end
+//!   sessions; [`proxy`] forwards upstream, streaming bodies ([`body`]);
+//! - [`error`] is the one place where a refusal becomes a status and a JSON body;
+//!   [`access_log`] writes each request's line; [`metrics`] counts what happens
+//!   (Prometheus), and [`admin`] serves it with the health checks on a separate listener.
 //!
-//! Sessions live in an embedded sled database ([`sessions::SledStore`]) behind the
-//! [`sessions::SessionStore`] interface; device names come from woothee
-//! ([`sessions::device`]).
+//! [`config`] reads and checks the file once into [`config::Settings`]. Sessions live behind
+//! the [`sessions::SessionStore`] interface: an embedded sled database
+//! ([`sessions::SledStore`], the default) or Redis ([`sessions::RedisStore`], shared by
+//! replicas); device names come from woothee ([`sessions::device`]). [`tools`] holds the
+//! offline commands (`compact`, `migrate`).
 
 // `expect("why")` instead of a bare unwrap outside tests (see conventions).
 #![warn(clippy::unwrap_used)]
 
-/// The global allocator: mimalloc, unless built without the `mimalloc` feature. It is set
-/// here rather than in the binary so that the examples and benches that measure the store
-/// measure it with the allocator the gateway runs with. sled keeps its page cache as
-/// millions of small heap blocks: with glibc's malloc, opening a 10-million-session store
-/// spent 96 % of its 14 minutes in `free`, and a compaction more than half its time
-/// (benches/README.md, "The allocator: mimalloc"). Built without transparent huge pages
-/// (`no_thp` in Cargo.toml): with them the idle gateway held 49 MiB of RSS instead of 11.
+/// The global allocator: mimalloc (the `mimalloc` feature), set here so that the examples and
+/// benches measure the store with the gateway's allocator: sled's page cache is millions of
+/// small heap blocks, which glibc's malloc frees slowly (benches/README.md, "The allocator:
+/// mimalloc").
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

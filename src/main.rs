@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sessiongate::config::Settings;
-use sessiongate::sessions::{SessionStore, SystemClock, compact, open_dump, open_store};
+use sessiongate::sessions::{SessionStore, SystemClock, open_dump, open_store};
 use sessiongate::tls::CertStore;
+use sessiongate::tools::compact;
 use sessiongate::{Config, Gateway, Listeners, Server};
 use tokio::signal::unix::{SignalKind, signal};
 

@@ -118,7 +118,7 @@ pub fn rss_kib() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-pub use sessiongate::sessions::compact::disk_bytes;
+pub use sessiongate::tools::compact::disk_bytes;
 
 /// A small deterministic random number generator (SplitMix64), so that runs pick the same
 /// sessions.

@@ -6,7 +6,6 @@
 //! [`SessionStore`].
 
 pub mod clock;
-pub mod compact;
 pub mod device;
 pub mod metered;
 pub mod open;

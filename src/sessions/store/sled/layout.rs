@@ -34,10 +34,8 @@ use crate::sessions::{Session, SessionId};
 
 /// Most sessions one `by_user` bucket holds. Larger buckets make listings read fewer values
 /// but make every change rewrite more: sled rewrites a whole value to change it, and the
-/// stale copies take disk until sled reclaims their segments. Filling a 3M store, 8 gave
-/// listings about twice as fast as sessions under keys of their own, on 18 % more disk; 24
-/// was a little faster still, on twice the disk (benches/README.md). Small in unit tests, so
-/// that a few sessions fill several buckets.
+/// stale copies take disk until sled reclaims their segments; 8 was the measured balance
+/// (benches/README.md). Small in unit tests, so that a few sessions fill several buckets.
 pub(super) const BUCKET_CAPACITY: usize = if cfg!(test) { 3 } else { 8 };
 
 /// One of a user's `by_user` entries.

@@ -200,9 +200,9 @@ impl SledStore {
     /// session's record and its entries in `by_access`, `by_refresh` and `by_expiry`), so that
     /// the transaction finds it there. Out of the page cache those lie in leaves of their own,
     /// and the transaction would read them from disk one after another while every other
-    /// write waits for the writers' lock. For 1,000 sessions of one user out of the page cache
-    /// that transaction took 0.16–0.71 s, and 0.08–0.20 s after this, which took 0.08–0.29 s
-    /// itself (benches/README.md). A few sessions are left to the transaction.
+    /// write waits for the writers' lock; read ahead side by side, the transaction holds the
+    /// lock a quarter to a third as long (benches/README.md). A few sessions are left to the
+    /// transaction.
     pub(super) async fn warm_for_removal(&self, ids: &[[u8; 12]]) -> Result<(), StoreError> {
         let parts = ids.len() / WARM_PART_SESSIONS;
         if parts < 2 {

@@ -2,10 +2,9 @@
 //!
 //! sled writes every change to the end of its file and takes the space of stale copies back
 //! only a segment at a time, so a store's file grows to several times what it holds and never
-//! shrinks: a 300k-session store filled login by login took 649 MB on disk for 147 MB of
-//! keys and values, and 356–367 MB once compacted (benches/README.md). A compacted store that
-//! takes logins and logouts again grows back, to about 9 times that (at 300k and at 1M), so
-//! this gives back what a burst of writes left rather than keeping a busy store small.
+//! shrinks. A compacted store that takes logins and logouts again grows back
+//! (benches/README.md, "How long a compaction lasts"), so this gives back what a burst of
+//! writes left rather than keeping a busy store small.
 //! `sessiongate compact`, run while the gateway is stopped, writes every tree key by key, in
 //! order, into a new store, checks the copy against the original entry by entry, and only
 //! then puts it in the original's place ([`compact_in_place`]) or leaves it where it was
