@@ -16,6 +16,7 @@
 #   USERS [SESSIONS/1000] users they are dealt to
 #   LOOKUPS [100000]     random token lookups measured
 #   LISTS [200]          random users whose sessions are listed
+#   REDIS_ARGS           more redis-server arguments, e.g. "--hash-max-listpack-value 256"
 #   KEEP_TMP [0]         1: keep the temporary directory (the append-only file, logs)
 #   CARGO_TARGET_DIR     where cargo builds [target/ in the repository]
 set -euo pipefail
@@ -45,15 +46,16 @@ CARGO_TARGET_DIR=$target_dir cargo build --release --quiet --manifest-path "$rep
 redis_port=''
 free_port redis_port
 mkdir -p "$tmp/redis"
+# shellcheck disable=SC2086 # REDIS_ARGS is a list of words
 start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp/redis" --save "" \
-  --appendonly yes --appendfsync everysec
+  --appendonly yes --appendfsync everysec ${REDIS_ARGS:-}
 for _ in $(seq 100); do
   redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break
   sleep 0.1
 done
 
 echo "redis_scale: $(redis-server --version | cut -d' ' -f1-3), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-echo "sessions: $SESSIONS for $USERS users"
+echo "sessions: $SESSIONS for $USERS users; redis-server arguments: ${REDIS_ARGS:-none}"
 "$target_dir/release/examples/redis_scale" "redis://127.0.0.1:$redis_port" "$SESSIONS" "$USERS" \
   --lookups "$LOOKUPS" --lists "$LISTS"
 redis-cli -p "$redis_port" info memory | grep -E '^(used_memory|used_memory_rss|used_memory_dataset|mem_fragmentation_ratio):' | tr -d '\r'

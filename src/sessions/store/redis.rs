@@ -2,7 +2,7 @@
 //! see the same sessions. A session created, rotated or revoked through one replica is seen
 //! by every replica on its next request: nothing is cached, every check asks Redis.
 //!
-//! - [`layout`]: the keys (a user's two, in one hash slot) and how values are encoded;
+//! - [`layout`]: the keys (a user's one hash, under a hash tag) and how values are encoded;
 //! - [`scripts`]: each change as one Lua script, atomic over the user's keys;
 //! - [`link`]: the connection, its time bound, and how its failures are sorted.
 //!
@@ -84,8 +84,8 @@ impl RedisStore {
         })
     }
 
-    fn keys(&self, user: &str) -> UserKeys {
-        UserKeys::new(&self.prefix, user)
+    fn key(&self, user: &str) -> String {
+        user_key(&self.prefix, user)
     }
 
     /// Runs one Redis call within the time bound.
@@ -106,11 +106,8 @@ impl RedisStore {
         user: &str,
         args: &[&[u8]],
     ) -> Result<T, StoreError> {
-        let keys = self.keys(user);
         let mut invocation = script.prepare_invoke();
-        for key in keys.all() {
-            invocation.key(key);
-        }
+        invocation.key(self.key(user));
         for arg in args {
             invocation.arg(*arg);
         }
@@ -226,7 +223,7 @@ impl SessionStore for RedisStore {
         user: &str,
         hash: &TokenHash,
     ) -> Result<Option<AccessGrant>, StoreError> {
-        let tokens = self.keys(user).tokens;
+        let tokens = self.key(user);
         let mut link = self.link.clone();
         let value: Option<Vec<u8>> = self.call(link.hget(tokens, access_field(hash))).await?;
         value.map(|v| decode_grant(user, &v)).transpose()
@@ -282,7 +279,7 @@ impl SessionStore for RedisStore {
         user: &str,
         hash: &TokenHash,
     ) -> Result<Option<RotatedToken>, StoreError> {
-        let tokens = self.keys(user).tokens;
+        let tokens = self.key(user);
         let mut link = self.link.clone();
         let value: Option<Vec<u8>> = self.call(link.hget(tokens, rotated_field(hash))).await?;
         match value {
@@ -304,11 +301,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError> {
-        let key = self.keys(user).sessions;
         let mut link = self.link.clone();
-        let records: Vec<(Vec<u8>, Vec<u8>)> = self.call(link.hgetall(key)).await?;
-        let mut sessions = records
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = self.call(link.hgetall(self.key(user))).await?;
+        let mut sessions = fields
             .iter()
+            .filter(|(field, _)| field.len() == SESSION_FIELD_BYTES)
             .map(|(id, record)| decode_record(user, id, record))
             .collect::<Result<Vec<_>, _>>()?;
         sessions.sort_unstable_by_key(|s| (s.created_at_ms, s.id));
@@ -316,9 +313,8 @@ impl SessionStore for RedisStore {
     }
 
     async fn get(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
-        let key = self.keys(user).sessions;
         let mut link = self.link.clone();
-        let record: Option<Vec<u8>> = self.call(link.hget(key, &id.0[..])).await?;
+        let record: Option<Vec<u8>> = self.call(link.hget(self.key(user), &id.0[..])).await?;
         record
             .map(|record| decode_record(user, &id.0, &record))
             .transpose()

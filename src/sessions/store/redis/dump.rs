@@ -92,9 +92,9 @@ impl RedisStore {
             .into_iter()
             .map(Entry::Session)
             .collect();
-        let keys = UserKeys::new(&self.prefix, user);
         let mut link = self.link.clone();
-        let fields: Vec<(Vec<u8>, Vec<u8>)> = self.call(link.hgetall(keys.tokens)).await?;
+        let key = user_key(&self.prefix, user);
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = self.call(link.hgetall(key)).await?;
         for (field, value) in fields {
             if field.first() == Some(&b'x') {
                 entries.push(Entry::Rotated(decode_rotated_entry(user, &value)?));

@@ -1,21 +1,24 @@
-//! How the store lies in Redis. Each user's sessions are two keys sharing one hash tag,
-//! `{u:<user>}`, so that Redis Cluster keeps them in one slot and a script can change them
-//! together:
+//! How the store lies in Redis. Each user's sessions are one hash, under the hash tag
+//! `{u:<user>}` (so that Redis Cluster keeps any key of the user's in one slot), which a
+//! script changes whole:
 //!
-//! | key                         | type | holds |
-//! |-----------------------------|------|-------|
-//! | `<prefix>:{u:<user>}:s`     | hash | session id (12 bytes) → the session's record ([`encode_record`]) |
-//! | `<prefix>:{u:<user>}:t`     | hash | `a` + first 16 bytes of an access token's SHA-512 → id, expiry; `r` + a refresh token's → id; `x` + a rotated-away refresh token's → id, rotation time, expiry, its whole hash |
-//! | `<prefix>:{g}:users`        | zset | user → the user's earliest expiry, or earlier: the users the sweep visits |
-//! | `<prefix>:{g}:count`        | string | how many sessions the store holds |
+//! | key                     | type | holds |
+//! |-------------------------|------|-------|
+//! | `<prefix>:{u:<user>}`   | hash | session id (12 bytes) → the session's record ([`encode_record`]); `a` + first 16 bytes of an access token's SHA-512 → id, expiry; `r` + a refresh token's → id; `x` + a rotated-away refresh token's → id, rotation time, expiry, its whole hash |
+//! | `<prefix>:{g}:users`    | zset | user → the user's earliest expiry, or earlier: the users the sweep visits |
+//! | `<prefix>:{g}:count`    | string | how many sessions the store holds |
 //!
-//! A user's keys expire (a Redis TTL) an hour after the latest expiry they were given, so a
-//! user who never comes back leaves nothing behind even without a sweep; the sweep visits the
+//! Records and token fields share one hash because a key of its own costs about a hundred
+//! bytes whatever it holds, a second key a user cost more than a third of a one-session user's
+//! memory (benches/README.md, "The Redis store's memory"); fields of 12 bytes are sessions,
+//! the others (17 bytes) tokens.
+//!
+//! A user's hash expires (a Redis TTL) an hour after the latest expiry it was given, so a user
+//! who never comes back leaves nothing behind even without a sweep; the sweep visits the
 //! users whose earliest expiry has passed, removes what expired and writes down their new
 //! earliest. Nothing expired is ever accepted meanwhile: the check compares each expiry with
 //! the gateway's clock. Expiries are kept in the records themselves rather than in an index of
-//! their own: a sorted set of every session's expiry took about 100 bytes a session, a sixth
-//! of the store (benches/README.md, "The Redis store's memory").
+//! their own (a sorted set of every session's expiry took about 100 bytes a session).
 //!
 //! Token fields key by 16 bytes (128 bits) of the hash, as the sled store's in-memory index
 //! does: two stored tokens sharing them is as unlikely as a 128-bit collision, and a token
@@ -29,30 +32,15 @@ use crate::sessions::{Device, Session, SessionId};
 /// Bytes of a token's SHA-512 that key its field in the tokens hash.
 pub(super) const FIELD_HASH_BYTES: usize = 16;
 
-/// The keys of one user's sessions.
-pub(super) struct UserKeys {
-    /// id → record.
-    pub(super) sessions: String,
-    /// token fields.
-    pub(super) tokens: String,
+/// The key of a user's hash. The user comes last, after the tag's opening, so no two users'
+/// keys are alike even when a user id holds `}`.
+pub(super) fn user_key(prefix: &str, user: &str) -> String {
+    format!("{prefix}:{{u:{user}}}")
 }
 
-impl UserKeys {
-    pub(super) fn new(prefix: &str, user: &str) -> UserKeys {
-        // The suffixes are of one length, so no two users' keys can be spelled alike even when
-        // a user id holds `}`.
-        let key = |suffix: &str| format!("{prefix}:{{u:{user}}}:{suffix}");
-        UserKeys {
-            sessions: key("s"),
-            tokens: key("t"),
-        }
-    }
-
-    /// The keys, in the order the scripts take them.
-    pub(super) fn all(&self) -> [&str; 2] {
-        [&self.sessions, &self.tokens]
-    }
-}
+/// Bytes of a session id, the field of its record in its user's hash (token fields are
+/// longer).
+pub(super) const SESSION_FIELD_BYTES: usize = 12;
 
 /// The keys shared by all users: the sweep's index and the session count.
 #[derive(Clone)]
@@ -236,14 +224,10 @@ mod tests {
     }
 
     #[test]
-    fn each_user_has_keys_of_their_own_in_one_slot() {
-        let a = UserKeys::new("sg", "ab");
-        let b = UserKeys::new("sg", "ab}:s");
-        assert_eq!(a.all(), ["sg:{u:ab}:s", "sg:{u:ab}:t"]);
-        for key in b.all() {
-            assert!(!a.all().contains(&key), "{key}");
-        }
+    fn each_user_has_a_key_of_their_own_with_a_hash_tag() {
+        assert_eq!(user_key("sg", "ab"), "sg:{u:ab}");
+        assert_ne!(user_key("sg", "ab"), user_key("sg", "ab}"));
         // An empty user still has a hash tag (`{}` would hash the whole key).
-        assert_eq!(UserKeys::new("sg", "").sessions, "sg:{u:}:s");
+        assert_eq!(user_key("sg", ""), "sg:{u:}");
     }
 }

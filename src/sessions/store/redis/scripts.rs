@@ -3,8 +3,8 @@
 //! a sweep) is one atomic step over the user's keys; with `appendfsync always` it is on disk
 //! before Redis answers, and so before the gateway does.
 //!
-//! Every script takes the user's keys as `KEYS[1]` (sessions) and `KEYS[2]` (tokens), see
-//! [`super::layout`]. Those that change something answer `{delta, index, score, rest}`: how
+//! Every script takes the user's hash as `KEYS[1]` (see [`super::layout`]): its 12-byte
+//! fields are sessions, the others tokens. Those that change something answer `{delta, index, score, rest}`: how
 //! the number of sessions changed, and what the sweep's index of users should learn:
 //! `lower` (the user now holds something expiring at `score`, perhaps earlier than the index
 //! says), `set` (the user's earliest expiry is exactly `score`), `remove` (the user holds
@@ -16,12 +16,12 @@ use redis::Script;
 
 /// The functions every script shares.
 const PRELUDE: &str = r#"
-local S, T = KEYS[1], KEYS[2]
+local K = KEYS[1]
 local MAX_TTL = 3153600000000
 
 -- The session id a token field points at, or nil.
 local function holder(field)
-  local value = redis.call('HGET', T, field)
+  local value = redis.call('HGET', K, field)
   if value then return string.sub(value, 1, 12) end
   return nil
 end
@@ -29,13 +29,13 @@ end
 -- Removes a session and those of its token fields that still point at it; its record, or
 -- nil if there was none.
 local function remove(id)
-  local record = redis.call('HGET', S, id)
+  local record = redis.call('HGET', K, id)
   if not record then return nil end
-  redis.call('HDEL', S, id)
+  redis.call('HDEL', K, id)
   local access = 'a' .. string.sub(record, 1, 16)
-  if holder(access) == id then redis.call('HDEL', T, access) end
+  if holder(access) == id then redis.call('HDEL', K, access) end
   local refresh = 'r' .. string.sub(record, 65, 80)
-  if holder(refresh) == id then redis.call('HDEL', T, refresh) end
+  if holder(refresh) == id then redis.call('HDEL', K, refresh) end
   return record
 end
 
@@ -50,37 +50,31 @@ local function put(id, record)
     local other = holder(field)
     if other and remove(other) then evicted[#evicted + 1] = other end
   end
-  redis.call('HSET', S, id, record)
-  redis.call('HSET', T, access, id .. string.sub(record, 129, 136), refresh, id)
+  redis.call('HSET', K, id, record, access, id .. string.sub(record, 129, 136), refresh, id)
   return evicted
 end
 
--- Whether each key exists, before a change: a key that did not gets an expiry whatever.
+-- Whether the hash exists, before a change: a new one gets an expiry whatever.
 local function existing()
-  return {[S] = redis.call('EXISTS', S) == 1, [T] = redis.call('EXISTS', T) == 1}
+  return redis.call('EXISTS', K) == 1
 end
 
--- Keeps the keys at least until `grace` ms after `expiry`, reckoned from `now` (the
+-- Keeps the hash at least until `grace` ms after `expiry`, reckoned from `now` (the
 -- gateway's time of the change, so that the gateway's and Redis's clocks need not agree).
--- An expiry only grows; a key kept for ever (an expiry past MAX_TTL) stays so.
+-- An expiry only grows; a hash kept for ever (an expiry past MAX_TTL) stays so.
 local function extend(expiry, now, grace, existed)
   local ttl = math.floor(tonumber(expiry) - tonumber(now) + tonumber(grace))
-  for _, key in ipairs({S, T}) do
-    local have = redis.call('PTTL', key)
-    if ttl > MAX_TTL then
-      redis.call('PERSIST', key)
-    elseif (have == -1 and not existed[key]) or (have >= 0 and have < ttl) then
-      redis.call('PEXPIRE', key, math.max(ttl, 1))
-    end
+  local have = redis.call('PTTL', K)
+  if ttl > MAX_TTL then
+    redis.call('PERSIST', K)
+  elseif (have == -1 and not existed) or (have >= 0 and have < ttl) then
+    redis.call('PEXPIRE', K, math.max(ttl, 1))
   end
 end
 
--- After a removal: the keys go when they hold nothing; the index answer.
+-- After a removal: the index answer (Redis removes a hash left empty).
 local function tidied()
-  if redis.call('HLEN', S) == 0 and redis.call('HLEN', T) == 0 then
-    redis.call('DEL', S, T)
-    return 'remove'
-  end
+  if redis.call('EXISTS', K) == 0 then return 'remove' end
   return 'keep'
 end
 
@@ -95,7 +89,7 @@ end
 /// evicted ids}`.
 const CREATE: &str = r#"
 local existed = existing()
-local had = redis.call('HEXISTS', S, ARGV[1])
+local had = redis.call('HEXISTS', K, ARGV[1])
 local evicted = put(ARGV[1], ARGV[2])
 extend(ARGV[3], ARGV[4], ARGV[5], existed)
 return {1 - had - #evicted, 'lower', ARGV[3], evicted}
@@ -106,7 +100,7 @@ return {1 - had - #evicted, 'lower', ARGV[3], evicted}
 /// record nil (and the index kept) when there is no such session.
 const ROTATE: &str = r#"
 local id = ARGV[1]
-local old = redis.call('HGET', S, id)
+local old = redis.call('HGET', K, id)
 if not old then return {0, 'keep', false, false} end
 local existed = existing()
 local earliest = ARGV[6]
@@ -114,7 +108,7 @@ local old_refresh = string.sub(old, 65, 128)
 if old_refresh ~= ARGV[3] then
   -- The old refresh token lives until the old expiry: remember it until then.
   local old_expiry = string.sub(old, 129, 136)
-  redis.call('HSET', T, 'x' .. string.sub(old_refresh, 1, 16),
+  redis.call('HSET', K, 'x' .. string.sub(old_refresh, 1, 16),
     id .. ARGV[5] .. old_expiry .. old_refresh)
   earliest = tostring(math.min(tonumber(earliest), ms(old_expiry)))
 end
@@ -134,8 +128,8 @@ return {-1, tidied(), false, record}
 /// No ARGV. Answers `{delta, index, false, how many were removed}`.
 const REVOKE_USER: &str = r#"
 local removed = 0
-for _, id in ipairs(redis.call('HKEYS', S)) do
-  if remove(id) then removed = removed + 1 end
+for _, id in ipairs(redis.call('HKEYS', K)) do
+  if #id == 12 and remove(id) then removed = removed + 1 end
 end
 if removed == 0 then return {0, 'keep', false, 0} end
 return {-removed, tidied(), false, removed}
@@ -150,24 +144,23 @@ local removed, earliest = 0, nil
 local function keep(expiry)
   if not earliest or expiry < earliest then earliest = expiry end
 end
-local sessions = redis.call('HGETALL', S)
-for i = 1, #sessions, 2 do
-  local expiry = ms(string.sub(sessions[i + 1], 129, 136))
-  if expiry <= now then
-    if remove(sessions[i]) then removed = removed + 1 end
-  else
-    keep(expiry)
-  end
-end
-local tokens = redis.call('HGETALL', T)
-for i = 1, #tokens, 2 do
-  if string.sub(tokens[i], 1, 1) == 'x' then
-    local expiry = ms(string.sub(tokens[i + 1], 21, 28))
-    if expiry <= now then redis.call('HDEL', T, tokens[i]) else keep(expiry) end
+local fields = redis.call('HGETALL', K)
+for i = 1, #fields, 2 do
+  local field, value = fields[i], fields[i + 1]
+  if #field == 12 then
+    local expiry = ms(string.sub(value, 129, 136))
+    if expiry <= now then
+      if remove(field) then removed = removed + 1 end
+    else
+      keep(expiry)
+    end
+  elseif string.sub(field, 1, 1) == 'x' then
+    local expiry = ms(string.sub(value, 21, 28))
+    if expiry <= now then redis.call('HDEL', K, field) else keep(expiry) end
   end
 end
 if not earliest then
-  redis.call('DEL', S, T)
+  redis.call('DEL', K)
   return {-removed, 'remove', false, removed}
 end
 return {-removed, 'set', string.format('%.0f', earliest), removed}
@@ -178,17 +171,17 @@ return {-removed, 'set', string.format('%.0f', earliest), removed}
 /// expiry, 1}`.
 const REMEMBER: &str = r#"
 local existed = existing()
-redis.call('HSET', T, ARGV[1], ARGV[2])
+redis.call('HSET', K, ARGV[1], ARGV[2])
 extend(ARGV[3], ARGV[4], ARGV[5], existed)
 return {0, 'lower', ARGV[3], 1}
 "#;
 
 /// ARGV: a refresh token's field. Answers `{id, record}` of the session holding it, or nil.
 const FIND_REFRESH: &str = r#"
-local value = redis.call('HGET', T, ARGV[1])
+local value = redis.call('HGET', K, ARGV[1])
 if not value then return false end
 local id = string.sub(value, 1, 12)
-local record = redis.call('HGET', S, id)
+local record = redis.call('HGET', K, id)
 if not record then return false end
 return {id, record}
 "#;
