@@ -86,6 +86,18 @@ async fn reuse_after_the_grace_window_revokes_the_session_for_both_holders() {
 #[tokio::test]
 async fn a_refresh_in_the_same_second_as_the_login_is_not_mistaken_for_theft() {
     let h = Harness::start().await;
+    // The uploader's tokens carry whole seconds: start early in one, so that the login and
+    // the refresh fall in the same second (they take milliseconds).
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .subsec_millis();
+    if into_second > 500 {
+        tokio::time::sleep(std::time::Duration::from_millis(u64::from(
+            1_050 - into_second,
+        )))
+        .await;
+    }
     let tokens = h.login(ALICE, CHROME_LINUX).await;
     // No clock move: the uploader answers with byte-identical tokens.
     let same = refresh(&h, &tokens.refresh_token).await;
