@@ -328,7 +328,7 @@ fn run(path: PathBuf, check_only: bool) -> ExitCode {
         println!("sessiongate: {} is valid", path.display());
         return ExitCode::SUCCESS;
     }
-    init_logging(config);
+    let _log = init_logging(config);
     // One worker: a current-thread runtime, which has no work-stealing machinery to pay for.
     let mut runtime = match config.workers {
         1 => tokio::runtime::Builder::new_current_thread(),
@@ -351,19 +351,29 @@ fn run(path: PathBuf, check_only: bool) -> ExitCode {
 }
 
 /// Text or JSON lines on stderr, filtered by `RUST_LOG` or else `log.level`.
-fn init_logging(config: &Config) {
+///
+/// Lines are handed to a writer thread of the log's own (tracing-appender), so that a slow
+/// stderr (a full pipe, a slow terminal) never holds up a thread serving requests; when its
+/// buffer is full, the request waits rather than its line being lost. The guard flushes what
+/// is left when dropped, at exit.
+fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("sessiongate-log")
+        .finish(std::io::stderr());
     // Colours only for a person at a terminal, never into a pipe or a log file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if config.log.format == "json" {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
     }
+    guard
 }
 
 async fn serve(
