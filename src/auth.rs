@@ -208,7 +208,7 @@ impl TokenVerifier {
 
     /// Verifies a token at time `now_ms` (milliseconds since the epoch).
     pub fn verify(&self, token: &str, now_ms: i64) -> Result<Claims, TokenRejection> {
-        use TokenRejection::{Expired, Invalid};
+        use TokenRejection::Invalid;
         if token.len() > MAX_TOKEN_LEN {
             return Err(Invalid);
         }
@@ -250,21 +250,30 @@ impl TokenVerifier {
         if matches!(claims.aud, Lenient::Present(_)) {
             return Err(Invalid);
         }
+        let claims = Claims {
+            sub: claims.sub.into_owned(),
+            exp,
+            nbf: claims.nbf,
+        };
+        self.check_times(&claims, now_ms)?;
+        Ok(claims)
+    }
+
+    /// The time checks of [`TokenVerifier::verify`] alone, at `now_ms`: `exp` has not
+    /// passed and `nbf` has come, within the leeway. For claims this verifier verified
+    /// before (the other checks do not depend on the time).
+    pub fn check_times(&self, claims: &Claims, now_ms: i64) -> Result<(), TokenRejection> {
         let now = now_ms as f64 / 1000.0;
-        if !exp.is_finite() || exp + self.leeway <= now {
-            return Err(Expired);
+        if !claims.exp.is_finite() || claims.exp + self.leeway <= now {
+            return Err(TokenRejection::Expired);
         }
         if claims
             .nbf
             .is_some_and(|nbf| !nbf.is_finite() || nbf > now + self.leeway)
         {
-            return Err(Invalid);
+            return Err(TokenRejection::Invalid);
         }
-        Ok(Claims {
-            sub: claims.sub.into_owned(),
-            exp,
-            nbf: claims.nbf,
-        })
+        Ok(())
     }
 }
 
@@ -277,7 +286,7 @@ fn b64_decode(part: &str) -> Result<Vec<u8>, TokenRejection> {
 
 mod authenticator;
 
-pub use authenticator::{Authenticator, Caller};
+pub use authenticator::{Authenticator, Caller, TokenMemo};
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use http::{Request, Response};
 
 use crate::access_log::AccessLog;
 use crate::api::SessionsApi;
-use crate::auth::{Authenticator, TokenVerifier};
+use crate::auth::{Authenticator, Caller, TokenMemo, TokenVerifier};
 use crate::body::Body;
 use crate::config::{LimitsConfig, Settings};
 use crate::error::GatewayError;
@@ -21,6 +21,16 @@ use crate::sessions::{Clock, MeteredStore, SessionStore, Sweeper};
 
 /// The `Allow` answer to `CONNECT`: every method but tunnels.
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
+/// What a client connection keeps between its requests: its own upstream connection (for
+/// HTTP/1.1) and the token its requests last carried, verified.
+#[derive(Default)]
+pub struct ConnectionState {
+    /// The upstream connection of an HTTP/1.1 client connection.
+    pub link: UpstreamLink,
+    /// The token last verified on this connection.
+    pub token: TokenMemo,
+}
 
 /// Everything a request needs, each part holding its own handles.
 pub struct Gateway {
@@ -98,20 +108,19 @@ impl Gateway {
         }
     }
 
-    /// Answers one request. Never fails: every error becomes its JSON response here. Writes
-    /// the access-log line and the request metrics. `link` is the upstream connection of the
-    /// client's connection, if it has one (HTTP/1.1).
+    /// Answers one request of a client connection. Never fails: every error becomes its JSON
+    /// response here. Writes the access-log line and the request metrics.
     pub async fn handle(
         &self,
         request: Request<Body>,
         client: ClientInfo,
-        link: Option<Arc<UpstreamLink>>,
+        connection: &ConnectionState,
     ) -> Response<Body> {
         let started = Instant::now();
         let method = request.method().clone();
         let uri = request.uri().clone();
         let mut log = AccessLog::new(client);
-        let response = match self.dispatch(request, &mut log, link.as_deref()).await {
+        let response = match self.dispatch(request, &mut log, connection).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
         };
@@ -129,8 +138,11 @@ impl Gateway {
         &self,
         request: Request<Body>,
         log: &mut AccessLog,
-        link: Option<&UpstreamLink>,
+        connection: &ConnectionState,
     ) -> Result<Response<Body>, GatewayError> {
+        // HTTP/2 carries many requests at once: they share the pool instead.
+        let link = (request.version() != http::Version::HTTP_2).then_some(&connection.link);
+        let memo = Some(&connection.token);
         crate::limits::check_head(&request, &self.limits)?;
         if request.method() == http::Method::CONNECT {
             // A proxy tunnel, not a request for the uploader: never forwarded.
@@ -140,13 +152,14 @@ impl Gateway {
         log.route_class = route.class();
         let request = crate::limits::limit_body(request, &self.limits)?;
         match route {
-            Route::ListSessions => self.api.list(&self.check(&request, log).await?).await,
+            Route::ListSessions => self.api.list(self.check(&request, memo, log).await?).await,
             Route::RevokeSession(id) => {
-                let caller = self.check(&request, log).await?;
-                self.api.revoke(&caller, &id).await
+                let caller = self.check(&request, memo, log).await?;
+                self.api.revoke(caller, &id).await
             }
             Route::RevokeAllSessions => {
-                self.api.revoke_all(&self.check(&request, log).await?).await
+                let caller = self.check(&request, memo, log).await?;
+                self.api.revoke_all(caller).await
             }
             Route::SessionsMethodNotAllowed(allow) => Err(GatewayError::MethodNotAllowed(allow)),
             Route::Login | Route::Refresh | Route::Logout | Route::EndAllSessions => {
@@ -159,7 +172,7 @@ impl Gateway {
             }
             Route::ApiKey | Route::Public => self.forward(request, target, log, link).await,
             Route::Session => {
-                self.check(&request, log).await?;
+                self.check(&request, memo, log).await?;
                 self.forward(request, target, log, link).await
             }
         }
@@ -167,7 +180,7 @@ impl Gateway {
 
     /// Normalises the path, removes the prefix and classifies the route.
     fn classify(&self, request: &Request<Body>) -> Result<(Route, Target), GatewayError> {
-        let path = routes::normalise_path(request.uri().path())?;
+        let path = routes::canonical_path(request.uri().path())?;
         let api_path = routes::strip_prefix(&path, &self.prefix).ok_or(GatewayError::NotFound)?;
         let route = self.routes.classify(request.method(), api_path);
         let forwarded_path = if self.strip_prefix { api_path } else { &path };
@@ -181,15 +194,18 @@ impl Gateway {
         Ok((route, target))
     }
 
-    /// The caller of a session route or endpoint, written into the log.
-    async fn check(
+    /// The caller of a session route or endpoint, kept in the log.
+    async fn check<'l>(
         &self,
         request: &Request<Body>,
-        log: &mut AccessLog,
-    ) -> Result<crate::auth::Caller, GatewayError> {
-        let caller = self.authenticator.authenticate(request.headers()).await?;
-        log.caller = Some(caller.clone());
-        Ok(caller)
+        memo: Option<&TokenMemo>,
+        log: &'l mut AccessLog,
+    ) -> Result<&'l Caller, GatewayError> {
+        let caller = self
+            .authenticator
+            .authenticate(request.headers(), memo)
+            .await?;
+        Ok(log.caller.insert(caller))
     }
 
     /// Forwards upstream, with the caller's identity when the request has one.

@@ -100,7 +100,7 @@ impl Lifecycle {
                 Ok((uncompressed(request), Pending::Refresh(Box::new(session))))
             }
             Route::Logout => {
-                let caller = authenticator.authenticate(request.headers()).await?;
+                let caller = authenticator.authenticate(request.headers(), None).await?;
                 log.caller = Some(caller.clone());
                 let ended = self
                     .store
@@ -113,7 +113,7 @@ impl Lifecycle {
                 Ok((request, Pending::Nothing))
             }
             Route::EndAllSessions => {
-                let caller = authenticator.authenticate(request.headers()).await?;
+                let caller = authenticator.authenticate(request.headers(), None).await?;
                 log.caller = Some(caller.clone());
                 Ok((request, Pending::EndAllSessions(caller)))
             }

@@ -22,8 +22,9 @@ use tokio::task::JoinSet;
 use crate::admin::Admin;
 use crate::body::{Body, empty};
 use crate::config::LimitsConfig;
+use crate::gateway::ConnectionState;
 use crate::gateway::Gateway;
-use crate::proxy::{ClientInfo, UpstreamLink};
+use crate::proxy::ClientInfo;
 use crate::tls::CertStore;
 use idle::IdleTimeout;
 
@@ -181,10 +182,7 @@ impl MainListener {
                 () = &mut shutdown => return,
             };
             let _ = stream.set_nodelay(true);
-            let client = ClientInfo {
-                peer,
-                tls: self.tls.is_some(),
-            };
+            let client = ClientInfo::new(peer, self.tls.is_some());
             let connection = Connection {
                 gateway: self.gateway.clone(),
                 builder: self.builder.clone(),
@@ -232,14 +230,14 @@ impl Connection {
     {
         let gateway = self.gateway;
         let client = self.client;
-        let link = Arc::new(UpstreamLink::default());
+        let peer = client.peer;
+        let state = Arc::new(ConnectionState::default());
         let service = service_fn(move |request: Request<Incoming>| {
-            let gateway = gateway.clone();
-            // HTTP/2 carries many requests at once: they share the pool instead.
-            let link = (request.version() != http::Version::HTTP_2).then(|| link.clone());
+            let (gateway, client, state) = (gateway.clone(), client.clone(), state.clone());
             async move {
                 let request = request.map(crate::body::from_client);
-                Ok::<_, std::convert::Infallible>(gateway.handle(request, client, link).await)
+                let response = gateway.handle(request, client, &state).await;
+                Ok::<_, std::convert::Infallible>(response)
             }
         });
         let connection = self
@@ -247,7 +245,7 @@ impl Connection {
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
         if let Err(error) = self.watcher.watch(connection).await {
-            tracing::debug!(%error, peer = %client.peer, "connection ended with an error");
+            tracing::debug!(%error, %peer, "connection ended with an error");
         }
     }
 }

@@ -1,11 +1,11 @@
 //! The per-request check: the Bearer token verifies and belongs to a live session of its
 //! `sub` in the session store.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use http::HeaderMap;
 
-use super::{TokenRejection, TokenVerifier, bearer_token, token_hash};
+use super::{Claims, TokenHash, TokenRejection, TokenVerifier, bearer_token, token_hash};
 use crate::error::{GatewayError, store_failed};
 use crate::metrics::Metrics;
 use crate::sessions::{Clock, Session, SessionId, SessionStore};
@@ -54,9 +54,14 @@ impl Authenticator {
     }
 
     /// The caller of a request with these headers: its Bearer token must verify and belong
-    /// to a live session of its `sub`. The decision is counted.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, GatewayError> {
-        let outcome = self.check(headers).await;
+    /// to a live session of its `sub`. The decision is counted. `memo` is the connection's
+    /// ([`TokenMemo`]), if it has one.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        memo: Option<&TokenMemo>,
+    ) -> Result<Caller, GatewayError> {
+        let outcome = self.check(headers, memo).await;
         match &outcome {
             Ok(_) => self.metrics.auth_decision(Ok(())),
             Err(GatewayError::Unauthorized(rejection)) => {
@@ -67,13 +72,34 @@ impl Authenticator {
         outcome
     }
 
-    async fn check(&self, headers: &HeaderMap) -> Result<Caller, GatewayError> {
+    async fn check(
+        &self,
+        headers: &HeaderMap,
+        memo: Option<&TokenMemo>,
+    ) -> Result<Caller, GatewayError> {
         let token = bearer_token(headers)?;
         let now = self.clock.now_ms();
-        let claims = self.verifier.verify(token, now)?;
+        let verified = match memo.and_then(|memo| memo.recall(token)) {
+            Some(verified) => {
+                self.verifier.check_times(&verified.claims, now)?;
+                verified
+            }
+            None => {
+                let verified = Arc::new(Verified {
+                    token: token.into(),
+                    claims: self.verifier.verify(token, now)?,
+                    hash: token_hash(token),
+                });
+                if let Some(memo) = memo {
+                    memo.remember(verified.clone());
+                }
+                verified
+            }
+        };
+        let claims = &verified.claims;
         let grant = self
             .store
-            .find_access(&claims.sub, &token_hash(token))
+            .find_access(&claims.sub, &verified.hash)
             .await
             .map_err(store_failed)?
             .filter(|grant| grant.expire_at_ms > now && grant.user == claims.sub)
@@ -82,5 +108,36 @@ impl Authenticator {
             user: grant.user,
             session_id: grant.session_id,
         })
+    }
+}
+
+/// The last token a client connection's requests carried, verified, and its SHA-512: a
+/// keep-alive connection sends one token request after request (until it is refreshed), and
+/// its signature and hash need not be computed again. Only the same bytes are recalled; the
+/// times (`exp`, `nbf`) are checked again on every request, and the store is asked on every
+/// request, so an expiry or a revocation is seen at once.
+#[derive(Default)]
+pub struct TokenMemo(Mutex<Option<Arc<Verified>>>);
+
+/// A token that verified, with its claims and its SHA-512.
+struct Verified {
+    token: Box<str>,
+    claims: Claims,
+    hash: TokenHash,
+}
+
+impl TokenMemo {
+    /// What is remembered of `token`, if it is the token remembered.
+    fn recall(&self, token: &str) -> Option<Arc<Verified>> {
+        let remembered = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        remembered
+            .as_ref()
+            .filter(|verified| &*verified.token == token)
+            .cloned()
+    }
+
+    /// Remembers a token that verified, in place of the one before.
+    fn remember(&self, verified: Arc<Verified>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(verified);
     }
 }
