@@ -122,12 +122,25 @@ impl Upstream {
     /// client connection's own upstream connection when `link` is given, else on the shared
     /// pool. Connection failures are 502, no response headers within the timeout is 504; both
     /// are logged here with the upstream's address.
+    /// Returns the answer with the time to its headers (also observed into
+    /// `sessiongate_upstream_request_duration_seconds`).
     pub async fn send(
+        &self,
+        request: Request<Body>,
+        link: Option<&UpstreamLink>,
+    ) -> (Result<Response<Body>, GatewayError>, Duration) {
+        let started = std::time::Instant::now();
+        let result = self.exchange(request, link).await;
+        let took = started.elapsed();
+        self.metrics.upstream_duration.observe(took.as_secs_f64());
+        (result, took)
+    }
+
+    async fn exchange(
         &self,
         mut request: Request<Body>,
         link: Option<&UpstreamLink>,
     ) -> Result<Response<Body>, GatewayError> {
-        let _timer = self.metrics.upstream_duration.start_timer();
         *request.version_mut() = Version::HTTP_11;
         let exchange = async {
             match link {
@@ -316,13 +329,37 @@ pub struct IdentityHeaders {
 }
 
 /// Who sent a request, as the gateway saw it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClientInfo {
     /// The TCP peer.
     pub peer: SocketAddr,
     /// Whether the client connection is TLS.
     pub tls: bool,
+    /// The peer's address as the `X-Forwarded-For` value, made once per connection.
+    forwarded_for: Option<HeaderValue>,
 }
+
+impl ClientInfo {
+    /// A client connection from `peer`, over TLS or not.
+    pub fn new(peer: SocketAddr, tls: bool) -> ClientInfo {
+        ClientInfo {
+            peer,
+            tls,
+            forwarded_for: HeaderValue::from_str(&peer.ip().to_string()).ok(),
+        }
+    }
+}
+
+/// The headers a client may send that the gateway sets itself or never forwards, besides the
+/// hop-by-hop ones: other proxies' client-address headers are not believed.
+const CLIENT_SET: [HeaderName; 6] = [
+    header::HOST,
+    header::FORWARDED,
+    X_REAL_IP,
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+];
 
 /// Rewrites a client's request headers for the upstream: hop-by-hop and client-sent identity
 /// headers removed, `X-Forwarded-*` set from what the gateway saw, and the identity headers
@@ -335,22 +372,36 @@ pub fn prepare_request_headers(
     original_host: Option<HeaderValue>,
 ) {
     strip_hop_by_hop(headers);
-    headers.remove(header::HOST);
-    headers.remove(&identity.user);
-    headers.remove(&identity.session);
-    // Other proxies' client-address headers are not believed either.
-    headers.remove(header::FORWARDED);
-    headers.remove(X_REAL_IP);
+    let [
+        host,
+        forwarded,
+        real_ip,
+        forwarded_for,
+        forwarded_proto,
+        forwarded_host,
+    ] = &CLIENT_SET;
+    remove_present(
+        headers,
+        &[
+            host,
+            forwarded,
+            real_ip,
+            forwarded_for,
+            forwarded_proto,
+            forwarded_host,
+            &identity.user,
+            &identity.session,
+        ],
+    );
     // The client's own X-Forwarded-For is not believed: the upstream sees the real peer.
-    if let Ok(value) = HeaderValue::from_str(&client.peer.ip().to_string()) {
-        headers.insert(X_FORWARDED_FOR, value);
+    if let Some(value) = &client.forwarded_for {
+        headers.insert(X_FORWARDED_FOR, value.clone());
     }
     let proto = if client.tls { "https" } else { "http" };
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    match original_host {
-        Some(host) => headers.insert(X_FORWARDED_HOST, host),
-        None => headers.remove(X_FORWARDED_HOST),
-    };
+    if let Some(host) = original_host {
+        headers.insert(X_FORWARDED_HOST, host);
+    }
     if let Some((user, session)) = caller {
         for (name, value) in [(&identity.user, user), (&identity.session, session)] {
             if let Ok(value) = HeaderValue::from_str(value) {
@@ -363,13 +414,40 @@ pub fn prepare_request_headers(
 /// Removes hop-by-hop headers, including those the `Connection` header names, and `Upgrade`
 /// (an upgrade is carried across explicitly, see [`set_upgrade`]).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // The options naming headers of their own (`Connection: keep-alive` names one of the
+    // standard hop-by-hop headers, `close` none): rare, so collected only when there are any.
     let named: Vec<HeaderName> = connection_options(headers)
+        .filter(|option| {
+            !HOP_BY_HOP
+                .iter()
+                .any(|h| h.as_str().eq_ignore_ascii_case(option))
+                && !option.eq_ignore_ascii_case("close")
+                && !option.eq_ignore_ascii_case("upgrade")
+        })
         .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+    for name in &named {
         headers.remove(name);
     }
-    headers.remove(header::UPGRADE);
+    let [a, b, c, d, e, f, g, h] = &HOP_BY_HOP;
+    remove_present(headers, &[a, b, c, d, e, f, g, h, &header::UPGRADE]);
+}
+
+/// Removes those of `names` that `headers` holds, found in one pass over its names: most
+/// messages hold none of them, and removing a name the map does not hold still hashes it.
+fn remove_present(headers: &mut HeaderMap, names: &[&HeaderName]) {
+    debug_assert!(names.len() <= 32, "a mask of 32 bits");
+    let mut present = 0u32;
+    for name in headers.keys() {
+        if let Some(at) = names.iter().position(|n| *n == name) {
+            present |= 1 << at;
+        }
+    }
+    for (at, name) in names.iter().enumerate() {
+        if present & (1 << at) != 0 {
+            headers.remove(*name);
+        }
+    }
 }
 
 /// The WebSocket upgrade an HTTP/1.1 request asks for (`Connection: upgrade` and

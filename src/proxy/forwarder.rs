@@ -2,7 +2,7 @@
 //! joined when the upstream agrees to it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 
@@ -63,10 +63,11 @@ impl Forwarder {
         let upgrade = caller.and_then(|_| websocket_upgrade(request.headers()));
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
-        let session_id = caller.map(|c| c.session_id.to_string());
-        let identity = caller
-            .zip(session_id.as_deref())
-            .map(|(c, s)| (c.user.as_str(), s));
+        let session_id = caller.map(|c| c.session_id.hex());
+        let identity = caller.zip(session_id.as_ref()).map(|(c, hex)| {
+            let hex = std::str::from_utf8(hex).expect("hex digits are ASCII");
+            (c.user.as_str(), hex)
+        });
         prepare_request_headers(
             &mut parts.headers,
             client,
@@ -81,9 +82,7 @@ impl Forwarder {
         let request = Request::from_parts(parts, body);
         // An upgrade takes its upstream connection over for good: it goes on a pooled one.
         let link = link.filter(|_| client_upgrade.is_none());
-        let started = Instant::now();
-        let result = self.upstream.send(request, link).await;
-        let upstream_time = started.elapsed();
+        let (result, upstream_time) = self.upstream.send(request, link).await;
         let response = result.map(|mut response| {
             if response.status() == StatusCode::SWITCHING_PROTOCOLS
                 && let Some(client_upgrade) = client_upgrade

@@ -60,9 +60,19 @@ impl SessionId {
     }
 }
 
+impl SessionId {
+    /// The 24 lowercase hex digits, without a heap allocation.
+    pub fn hex(&self) -> [u8; 24] {
+        let mut digits = [0u8; 24];
+        hex::encode_to_slice(self.0, &mut digits).expect("24 digits for 12 bytes");
+        digits
+    }
+}
+
 impl std::fmt::Display for SessionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        let digits = self.hex();
+        f.write_str(std::str::from_utf8(&digits).expect("hex digits are ASCII"))
     }
 }
 
