@@ -8,6 +8,8 @@
 //! or control characters, `..` above the root). Matching then follows Express 4's defaults:
 //! case-insensitive, one optional trailing slash.
 
+use std::borrow::Cow;
+
 use http::Method;
 
 /// Why a request path was refused (answered 400).
@@ -36,6 +38,44 @@ pub const MAX_PATH_LEN: usize = 4096;
 /// Returns the canonical spelling of a request path: unreserved characters decoded, other
 /// escapes and raw non-ASCII bytes as upper-case `%XX`, `.`/`..` resolved, no empty segments, a trailing slash kept.
 pub fn normalise_path(raw: &str) -> Result<String, PathRejection> {
+    canonical_path(raw).map(Cow::into_owned)
+}
+
+/// [`normalise_path`], borrowing `raw` when it is canonical already (most paths are: plain
+/// ASCII, no escapes, no dot or empty segments), so that the request path allocates nothing.
+pub fn canonical_path(raw: &str) -> Result<Cow<'_, str>, PathRejection> {
+    if is_canonical(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    rewrite_path(raw).map(Cow::Owned)
+}
+
+/// Whether [`rewrite_path`] would give `raw` back unchanged: it starts with `/`, is within
+/// the limit, holds only ASCII that needs no escape or decoding, and has no `.` or `..`
+/// segment and no empty one but a final one (the trailing slash).
+fn is_canonical(raw: &str) -> bool {
+    let Some(rest) = raw.strip_prefix('/') else {
+        return false;
+    };
+    if raw.len() > MAX_PATH_LEN
+        || raw
+            .bytes()
+            .any(|b| b == b'%' || b == b'\\' || !b.is_ascii() || b.is_ascii_control())
+    {
+        return false;
+    }
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if segment == "." || segment == ".." || (segment.is_empty() && !last) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The canonical spelling, built anew.
+fn rewrite_path(raw: &str) -> Result<String, PathRejection> {
     if raw.len() > MAX_PATH_LEN {
         return Err(PathRejection::TooLong);
     }
@@ -125,13 +165,30 @@ pub fn strip_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 /// The path segments that matching looks at: no leading empty segment, and one trailing
 /// slash ignored (Express's non-strict routing).
 fn match_segments(path: &str) -> Vec<&str> {
+    with_match_segments(path, <[&str]>::to_vec)
+}
+
+/// Most segments [`with_match_segments`] keeps on the stack; longer paths go to the heap.
+const STACK_SEGMENTS: usize = 16;
+
+/// Calls `f` with the segments of [`match_segments`], without a heap allocation for paths of
+/// up to [`STACK_SEGMENTS`] segments (every route the uploader has).
+fn with_match_segments<'p, R>(path: &'p str, f: impl FnOnce(&[&'p str]) -> R) -> R {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     if trimmed.is_empty() {
-        Vec::new()
-    } else {
-        trimmed.split('/').collect()
+        return f(&[]);
     }
+    let mut stack = [""; STACK_SEGMENTS];
+    let mut count = 0;
+    for part in trimmed.split('/') {
+        if count == STACK_SEGMENTS {
+            return f(&trimmed.split('/').collect::<Vec<_>>());
+        }
+        stack[count] = part;
+        count += 1;
+    }
+    f(&stack[..count])
 }
 
 /// One part of a [`RoutePattern`]'s path.
@@ -303,12 +360,15 @@ impl RoutePolicy {
     /// session.
     pub fn classify(&self, method: &Method, path: &str) -> Route {
         // Split once: every pattern below is matched against the same segments.
-        let parts = match_segments(path);
-        if let Some(route) = self.sessions_endpoint(method, &parts) {
+        with_match_segments(path, |parts| self.classify_segments(method, parts))
+    }
+
+    fn classify_segments(&self, method: &Method, parts: &[&str]) -> Route {
+        if let Some(route) = self.sessions_endpoint(method, parts) {
             return route;
         }
         let p = &self.patterns;
-        let any = |list: &[RoutePattern]| list.iter().any(|r| r.matches_segments(method, &parts));
+        let any = |list: &[RoutePattern]| list.iter().any(|r| r.matches_segments(method, parts));
         if any(&p.login) {
             Route::Login
         } else if any(&p.refresh) {

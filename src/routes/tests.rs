@@ -186,3 +186,49 @@ fn patterns_parse_and_match() {
         assert!(RoutePattern::parse(bad).is_err(), "{bad}");
     }
 }
+
+mod fast_path {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Paths from an alphabet that makes every case: separators, dots, escapes, a backslash,
+    /// non-ASCII, control characters, unreserved characters.
+    fn raw_path() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("/"),
+            Just("."),
+            Just(".."),
+            Just("a"),
+            Just("B"),
+            Just("%2F"),
+            Just("%41"),
+            Just("%"),
+            Just("\\"),
+            Just("é"),
+            Just("~"),
+            Just("\t"),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        /// The borrowed fast path is taken only where the rewrite gives the path back as it
+        /// is, and the two always agree.
+        #[test]
+        fn the_fast_path_agrees_with_the_rewrite(raw in raw_path()) {
+            let rewritten = rewrite_path(&raw);
+            if is_canonical(&raw) {
+                prop_assert_eq!(rewritten.as_deref(), Ok(raw.as_str()));
+            }
+            prop_assert_eq!(canonical_path(&raw).map(Cow::into_owned), rewritten);
+        }
+
+        /// Segments split on the stack or on the heap are the same segments.
+        #[test]
+        fn long_paths_split_as_short_ones(count in 0usize..40) {
+            let path = format!("/{}", vec!["seg"; count].join("/"));
+            let expected: Vec<&str> = path[1..].split('/').filter(|s| !s.is_empty()).collect();
+            prop_assert_eq!(match_segments(&path), expected);
+        }
+    }
+}
