@@ -6,6 +6,9 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
 use crate::auth::TokenRejection;
 
 /// Latency buckets in seconds: 100 µs to 30 s.
@@ -50,15 +53,38 @@ impl RevokeReason {
     }
 }
 
+/// The route classes, as [`crate::routes::Route::class`] and the access log name them.
+const ROUTE_CLASSES: [&str; 9] = [
+    "invalid",
+    "sessions_api",
+    "login",
+    "refresh",
+    "logout",
+    "end_all_sessions",
+    "api_key",
+    "public",
+    "session",
+];
+
+/// The auth decisions, in the order of [`Metrics::auth_decision`]'s index.
+const DECISIONS: [&str; 5] = ["allowed", "missing", "invalid", "expired", "revoked"];
+
 /// All of the gateway's metrics, in their own registry.
+///
+/// The series a request touches are looked up once per label set and kept
+/// (`with_label_values` hashes every label and takes the vector's lock on each call).
 pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
-    http_duration: HistogramVec,
+    /// `http_requests`' series by (route class, method, status), as resolved so far.
+    requests_seen: Mutex<HashMap<(usize, &'static str, u16), IntCounter>>,
+    /// `http_duration`'s series, by route class.
+    durations: Vec<Histogram>,
+    /// `auth_decisions`' series, by [`DECISIONS`].
+    decisions: Vec<IntCounter>,
     /// Time from sending a request upstream to its response headers.
     pub upstream_duration: Histogram,
     upstream_errors: IntCounterVec,
-    auth_decisions: IntCounterVec,
     /// Sessions in the store: set from the store's own count at each scrape, so that with a
     /// store shared by replicas it counts every replica's sessions.
     pub sessions_active: IntGauge,
@@ -66,6 +92,8 @@ pub struct Metrics {
     pub sessions_created: IntCounter,
     sessions_revoked: IntCounterVec,
     store_duration: HistogramVec,
+    /// `store_duration`'s series, by operation, as resolved so far.
+    store_ops_seen: Mutex<HashMap<&'static str, Histogram>>,
     store_errors: IntCounterVec,
     /// Client connections open now.
     pub connections_open: IntGauge,
@@ -125,17 +153,34 @@ impl Metrics {
         registry
             .register(Box::new(sessions_created.clone()))
             .expect("registered once");
+        let http_duration = histogram(
+            "sessiongate_http_request_duration_seconds",
+            "Time from a request's arrival to its response headers, by route class.",
+            &["route_class"],
+            BUCKETS,
+        );
+        let auth_decisions = counter(
+            "sessiongate_auth_decisions_total",
+            "Token checks, by decision: allowed, missing, invalid, expired, revoked.",
+            &["decision"],
+        );
         let metrics = Metrics {
+            // Every route class and decision exists from the start at 0, so that rate() and
+            // increase() see the first event too.
+            durations: ROUTE_CLASSES
+                .iter()
+                .map(|class| http_duration.with_label_values(&[class]))
+                .collect(),
+            decisions: DECISIONS
+                .iter()
+                .map(|decision| auth_decisions.with_label_values(&[decision]))
+                .collect(),
+            requests_seen: Mutex::default(),
+            store_ops_seen: Mutex::default(),
             http_requests: counter(
                 "sessiongate_http_requests_total",
                 "Requests answered, by route class, method and status.",
                 &["route_class", "method", "status"],
-            ),
-            http_duration: histogram(
-                "sessiongate_http_request_duration_seconds",
-                "Time from a request's arrival to its response headers, by route class.",
-                &["route_class"],
-                BUCKETS,
             ),
             upstream_duration: histogram(
                 "sessiongate_upstream_request_duration_seconds",
@@ -148,11 +193,6 @@ impl Metrics {
                 "sessiongate_upstream_errors_total",
                 "Upstream failures: connect (unreachable, refused, reset) or timeout.",
                 &["kind"],
-            ),
-            auth_decisions: counter(
-                "sessiongate_auth_decisions_total",
-                "Token checks, by decision: allowed, missing, invalid, expired, revoked.",
-                &["decision"],
             ),
             sessions_active: gauge("sessiongate_sessions_active", "Sessions in the store."),
             sessions_created,
@@ -181,9 +221,6 @@ impl Metrics {
         };
         // Every bounded label value exists from the start at 0, so that rate() and increase()
         // see the first event too.
-        for decision in ["allowed", "missing", "invalid", "expired", "revoked"] {
-            metrics.auth_decisions.with_label_values(&[decision]);
-        }
         for kind in ["connect", "timeout"] {
             metrics.upstream_errors.with_label_values(&[kind]);
         }
@@ -219,24 +256,38 @@ impl Metrics {
         status: http::StatusCode,
         seconds: f64,
     ) {
-        self.http_requests
-            .with_label_values(&[route_class, method_label(method), status.as_str()])
+        let class = ROUTE_CLASSES.iter().position(|c| *c == route_class);
+        debug_assert!(class.is_some(), "an unknown route class {route_class:?}");
+        let class = class.unwrap_or(0);
+        let method = method_label(method);
+        let key = (class, method, status.as_u16());
+        let mut seen = self
+            .requests_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        seen.entry(key)
+            .or_insert_with(|| {
+                self.http_requests.with_label_values(&[
+                    ROUTE_CLASSES[class],
+                    method,
+                    status.as_str(),
+                ])
+            })
             .inc();
-        self.http_duration
-            .with_label_values(&[route_class])
-            .observe(seconds);
+        drop(seen);
+        self.durations[class].observe(seconds);
     }
 
     /// Counts one token check's outcome.
     pub fn auth_decision(&self, outcome: Result<(), TokenRejection>) {
         let decision = match outcome {
-            Ok(()) => "allowed",
-            Err(TokenRejection::Missing) => "missing",
-            Err(TokenRejection::Invalid) => "invalid",
-            Err(TokenRejection::Expired) => "expired",
-            Err(TokenRejection::UnknownSession) => "revoked",
+            Ok(()) => 0,
+            Err(TokenRejection::Missing) => 1,
+            Err(TokenRejection::Invalid) => 2,
+            Err(TokenRejection::Expired) => 3,
+            Err(TokenRejection::UnknownSession) => 4,
         };
-        self.auth_decisions.with_label_values(&[decision]).inc();
+        self.decisions[decision].inc();
     }
 
     /// Counts an upstream failure: `connect` or `timeout`.
@@ -268,7 +319,13 @@ impl Metrics {
 
     /// Times a store operation.
     pub fn store_timer(&self, op: &'static str) -> prometheus::HistogramTimer {
-        self.store_duration.with_label_values(&[op]).start_timer()
+        let mut seen = self
+            .store_ops_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        seen.entry(op)
+            .or_insert_with(|| self.store_duration.with_label_values(&[op]))
+            .start_timer()
     }
 }
 
