@@ -97,10 +97,11 @@ impl Authenticator {
             }
         };
         let claims = &verified.claims;
-        let grant = self
-            .store
-            .find_access(&claims.sub, &verified.hash)
-            .await
+        let found = match self.store.find_access_now(&claims.sub, &verified.hash) {
+            Some(found) => found,
+            None => self.store.find_access(&claims.sub, &verified.hash).await,
+        };
+        let grant = found
             .map_err(store_failed)?
             .filter(|grant| grant.expire_at_ms > now && grant.user == claims.sub)
             .ok_or(TokenRejection::UnknownSession)?;

@@ -54,6 +54,24 @@ impl SessionStore for MeteredStore {
             .await
     }
 
+    fn find_access_now(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Option<Result<Option<AccessGrant>, StoreError>> {
+        let timer = self.metrics.store_timer("find_access");
+        let found = self.inner.find_access_now(user, hash);
+        match &found {
+            Some(Err(error)) => self.metrics.store_error(self.inner.backend(), error.kind()),
+            Some(Ok(_)) => {}
+            // Not answered: `find_access` will be, and timed then.
+            None => {
+                timer.stop_and_discard();
+            }
+        }
+        found
+    }
+
     async fn find_refresh(
         &self,
         user: &str,

@@ -122,6 +122,17 @@ pub trait SessionStore: Send + Sync + 'static {
         hash: &TokenHash,
     ) -> Result<Option<AccessGrant>, StoreError>;
 
+    /// [`SessionStore::find_access`] answered at once, without a future, when the store can
+    /// (its index is in memory); `None` when it must be asked with `find_access`. The
+    /// per-request check tries this first: an `async` trait call boxes its future.
+    fn find_access_now(
+        &self,
+        _user: &str,
+        _hash: &TokenHash,
+    ) -> Option<Result<Option<AccessGrant>, StoreError>> {
+        None
+    }
+
     /// The session of `user` holding this refresh-token hash, if any.
     async fn find_refresh(
         &self,

@@ -130,6 +130,14 @@ impl SessionStore for SledStore {
         Ok(self.access.get(hash).filter(|grant| grant.user == user))
     }
 
+    fn find_access_now(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Option<Result<Option<AccessGrant>, StoreError>> {
+        Some(Ok(self.access.get(hash).filter(|grant| grant.user == user)))
+    }
+
     async fn find_refresh(
         &self,
         user: &str,
