@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::store::{AccessGrant, RotatedToken, Rotation, SessionStore, StoreError};
+use super::store::{
+    AccessGrant, RotatedEntry, RotatedToken, Rotation, SessionStore, StoreError, Touch,
+};
 use super::{Session, SessionId};
 use crate::auth::TokenHash;
 use crate::metrics::Metrics;
@@ -124,6 +126,27 @@ impl SessionStore for MeteredStore {
 
     async fn count(&self) -> Result<usize, StoreError> {
         self.observe("count", self.inner.count()).await
+    }
+
+    async fn touch(&self, touches: &[Touch]) -> Result<(), StoreError> {
+        self.observe("touch", self.inner.touch(touches)).await
+    }
+
+    async fn last_active(
+        &self,
+        user: &str,
+        ids: &[SessionId],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        self.observe("last_active", self.inner.last_active(user, ids))
+            .await
+    }
+
+    async fn find_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.observe("find_by_id", self.inner.find_by_id(id)).await
+    }
+
+    async fn retire(&self, tokens: &[RotatedEntry]) -> Result<(), StoreError> {
+        self.observe("retire", self.inner.retire(tokens)).await
     }
 
     fn backend(&self) -> &'static str {

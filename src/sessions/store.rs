@@ -25,6 +25,7 @@ pub mod dump;
 pub(crate) mod redis;
 pub(crate) mod sled;
 
+pub use self::dump::RotatedEntry;
 pub use self::redis::{RedisStore, RedisTarget};
 pub use self::sled::{DEFAULT_CACHE_BYTES, SledStore};
 
@@ -177,6 +178,26 @@ pub trait SessionStore: Send + Sync + 'static {
     /// How many sessions the store holds (may scan: for start-up, not per request).
     async fn count(&self) -> Result<usize, StoreError>;
 
+    /// Records when sessions were last used (`lastActiveAt`): a later time than the one
+    /// recorded wins; sessions that are gone are skipped. Called in batches, not per request.
+    async fn touch(&self, touches: &[Touch]) -> Result<(), StoreError>;
+
+    /// When each of these sessions of `user` was last used, as [`SessionStore::touch`]
+    /// recorded it (`None`: never recorded).
+    async fn last_active(
+        &self,
+        user: &str,
+        ids: &[SessionId],
+    ) -> Result<Vec<Option<i64>>, StoreError>;
+
+    /// One session by its id alone, whoever holds it. May scan: for operators, never per
+    /// request.
+    async fn find_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+
+    /// Remembers tokens as rotated away, until they expire: a token an ended session held is
+    /// then known, and never taken for a token issued before the gateway (adoption).
+    async fn retire(&self, tokens: &[RotatedEntry]) -> Result<(), StoreError>;
+
     /// Which backend this is, for metrics and logs: `sled` or `redis`.
     fn backend(&self) -> &'static str;
 
@@ -184,6 +205,17 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// A use of a session ([`SessionStore::touch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touch {
+    /// The session's user.
+    pub user: String,
+    /// The session.
+    pub id: SessionId,
+    /// When it was used, ms since the epoch.
+    pub at_ms: i64,
 }
 
 /// A session's new tokens, from a refresh ([`SessionStore::rotate`]).

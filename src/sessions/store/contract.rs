@@ -4,11 +4,13 @@
 
 use async_trait::async_trait;
 
+mod activity;
 mod changes;
 mod expiry;
 mod found;
 mod restart;
 
+pub(crate) use activity::*;
 pub(crate) use changes::*;
 pub(crate) use expiry::*;
 pub(crate) use found::*;
@@ -42,6 +44,9 @@ macro_rules! contract_tests {
             revoke_removes_the_session_and_every_index_entry,
             revoke_leaves_other_sessions_working,
             revoke_user_removes_only_that_user,
+            touch_keeps_the_latest_use_and_forgets_it_with_the_session,
+            find_by_id_finds_a_session_whoever_holds_it,
+            a_retired_token_is_known_until_it_expires,
             rotate_remembers_the_replaced_refresh_token_until_it_expires,
             sweep_removes_exactly_the_expired_sessions,
             sweep_respects_an_expiry_extended_by_rotate,

@@ -17,8 +17,9 @@ use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use redis::{AsyncCommands, Script, Value};
 
-use super::{AccessGrant, RotatedToken, Rotation, SessionStore, StoreError};
+use super::{AccessGrant, RotatedEntry, RotatedToken, Rotation, SessionStore, StoreError, Touch};
 use crate::auth::TokenHash;
+use crate::sessions::store::dump::{Dump, Entry};
 use crate::sessions::{Session, SessionId};
 
 mod dump;
@@ -362,6 +363,83 @@ impl SessionStore for RedisStore {
         let mut link = self.link.clone();
         let count: Option<i64> = self.call(link.get(&self.global.count)).await?;
         Ok(usize::try_from(count.unwrap_or(0)).unwrap_or(0))
+    }
+
+    async fn touch(&self, touches: &[Touch]) -> Result<(), StoreError> {
+        // One script a user, the users side by side.
+        let mut by_user: std::collections::BTreeMap<&str, Vec<Vec<u8>>> = Default::default();
+        for touch in touches {
+            let args = by_user.entry(touch.user.as_str()).or_default();
+            args.push(touch.id.0.to_vec());
+            args.push(touch.at_ms.to_string().into_bytes());
+        }
+        try_join_all(by_user.iter().map(|(user, args)| {
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            async move {
+                self.run::<Value>(&TOUCH_SCRIPT, user, &args).await?;
+                Ok::<_, StoreError>(())
+            }
+        }))
+        .await?;
+        Ok(())
+    }
+
+    async fn last_active(
+        &self,
+        user: &str,
+        ids: &[SessionId],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fields: Vec<Vec<u8>> = ids.iter().map(last_active_field).collect();
+        let mut link = self.link.clone();
+        let values: Vec<Option<String>> = self
+            .call(
+                redis::cmd("HMGET")
+                    .arg(self.key(user))
+                    .arg(&fields)
+                    .query_async(&mut link),
+            )
+            .await?;
+        Ok(values
+            .into_iter()
+            .map(|v| v.and_then(|v| v.parse().ok()))
+            .collect())
+    }
+
+    async fn find_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        // Session ids do not say whose they are: ask each user's hash, a page of users at a
+        // time (every user holding anything is in the sweep's index).
+        const PAGE: isize = 1000;
+        let mut rank = 0;
+        loop {
+            let mut link = self.link.clone();
+            let users: Vec<String> = self
+                .call(link.zrange(&self.global.users, rank, rank + PAGE - 1))
+                .await?;
+            let records = try_join_all(users.iter().map(|user| {
+                let mut link = self.link.clone();
+                async move {
+                    let record: Option<Vec<u8>> =
+                        self.call(link.hget(self.key(user), &id.0[..])).await?;
+                    Ok::<_, StoreError>(record.map(|record| (user, record)))
+                }
+            }))
+            .await?;
+            if let Some((user, record)) = records.into_iter().flatten().next() {
+                return decode_record(user, &id.0, &record).map(Some);
+            }
+            if (users.len() as isize) < PAGE {
+                return Ok(None);
+            }
+            rank += PAGE;
+        }
+    }
+
+    async fn retire(&self, tokens: &[RotatedEntry]) -> Result<(), StoreError> {
+        let entries: Vec<Entry> = tokens.iter().cloned().map(Entry::Rotated).collect();
+        self.load(&entries).await
     }
 
     fn backend(&self) -> &'static str {

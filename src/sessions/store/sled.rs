@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{AccessGrant, RotatedToken, Rotation, SessionStore, StoreError};
+use super::{AccessGrant, RotatedEntry, RotatedToken, Rotation, SessionStore, StoreError, Touch};
 use crate::auth::TokenHash;
 use crate::sessions::{Session, SessionId};
 
@@ -47,6 +47,7 @@ pub struct SledStore {
     by_expiry: sled::Tree,
     rotated: sled::Tree,
     rotated_by_expiry: sled::Tree,
+    last_active: sled::Tree,
     /// The copy of `by_access` that `find_access` reads.
     access: Arc<AccessIndex>,
     /// Held by each transaction until its changes are in `access`, so that the copy sees
@@ -80,6 +81,7 @@ impl SledStore {
             by_expiry: db.open_tree("by_expiry")?,
             rotated: db.open_tree("rotated")?,
             rotated_by_expiry: db.open_tree("rotated_by_expiry")?,
+            last_active: db.open_tree("last_active")?,
             durability: Arc::default(),
             db,
         })
@@ -192,6 +194,42 @@ impl SessionStore for SledStore {
 
     async fn count(&self) -> Result<usize, StoreError> {
         Ok(self.access.len())
+    }
+
+    async fn touch(&self, touches: &[Touch]) -> Result<(), StoreError> {
+        let touches = touches.to_vec();
+        self.write(move |trees| {
+            for touch in &touches {
+                trees.touch(&touch.user, &touch.id.0, touch.at_ms)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn last_active(
+        &self,
+        user: &str,
+        ids: &[SessionId],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        let (user, ids) = (user.to_string(), ids.to_vec());
+        self.blocking(move |store| store.recorded_uses(&user, &ids))
+            .await
+    }
+
+    async fn find_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.blocking(move |store| store.read(id)).await
+    }
+
+    async fn retire(&self, tokens: &[RotatedEntry]) -> Result<(), StoreError> {
+        let tokens = tokens.to_vec();
+        self.write(move |trees| {
+            for token in &tokens {
+                trees.retire(token)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     fn backend(&self) -> &'static str {

@@ -3,7 +3,7 @@ use super::*;
 use crate::auth::token_hash;
 use crate::sessions::store::contract::rotation;
 use crate::sessions::store::sled::tests::open;
-use crate::sessions::store::{AccessGrant, RotatedToken};
+use crate::sessions::store::{AccessGrant, RotatedToken, Touch};
 use crate::sessions::{Device, Session, SessionStore, SledStore};
 
 /// Session number `n` of `user`: tokens "access n" and "refresh n".
@@ -42,6 +42,7 @@ type Observed = (
     Vec<Vec<Session>>,
     Vec<(Option<AccessGrant>, Option<Session>)>,
     Option<RotatedToken>,
+    Vec<Vec<Option<i64>>>,
 );
 
 async fn observe(store: &SledStore) -> Observed {
@@ -67,19 +68,26 @@ async fn observe(store: &SledStore) -> Observed {
         .find_rotated(&dealt(1).user, &dealt(1).refresh_hash)
         .await
         .expect("find_rotated");
+    let mut last_active = Vec::new();
+    for (user, listing) in USERS.iter().zip(&listings) {
+        let ids: Vec<_> = listing.iter().map(Session::session_id).collect();
+        last_active.push(store.last_active(user, &ids).await.expect("last_active"));
+    }
     (
         SessionStore::count(store).await.expect("count"),
         listings,
         found,
         rotated,
+        last_active,
     )
 }
 
 const CREATED: u32 = 600;
 
-/// A store that has seen logins, logouts and a refresh, as a gateway's does: 600 sessions
-/// created one at a time, dealt round the users, every second revoked, one rotated. Each
-/// change rewrites a bucket, so sled's file holds many stale copies.
+/// A store that has seen logins, logouts, use and a refresh, as a gateway's does: 600
+/// sessions created one at a time, dealt round the users, every second revoked, every
+/// third one's last use recorded, one rotated. Each change rewrites a bucket, so sled's
+/// file holds many stale copies.
 async fn churn(store: &SledStore) {
     for n in 0..CREATED {
         store.create(&dealt(n)).await.expect("create");
@@ -90,6 +98,15 @@ async fn churn(store: &SledStore) {
             .await
             .expect("revoke");
     }
+    let touches: Vec<_> = (0..CREATED)
+        .step_by(3)
+        .map(|n| Touch {
+            user: dealt(n).user,
+            id: dealt(n).session_id(),
+            at_ms: 5_000_000 + i64::from(n),
+        })
+        .collect();
+    store.touch(&touches).await.expect("touch");
     let rotated = store
         .rotate(
             &dealt(1).user,
@@ -131,12 +148,20 @@ async fn compacting_in_place_keeps_everything_and_shrinks_the_store() {
         before.3.is_some(),
         "the rotated-away refresh token is remembered"
     );
+    // Session 3 is live and was touched; session 1 live and not.
+    let live_3 = before.1[0].iter().position(|s| s.id == dealt(3).id);
+    assert_eq!(
+        before.4[0][live_3.expect("session 3 listed")],
+        Some(5_000_003)
+    );
+    let live_1 = before.1[1].iter().position(|s| s.id == dealt(1).id);
+    assert_eq!(before.4[1][live_1.expect("session 1 listed")], None);
 
     // The store was just dropped; its flusher may hold the lock a moment longer.
     let compacted = compact_with_retry(|| compact_in_place(&dir)).expect("compacts");
 
-    // 8 trees: sled's default one and the store's 7.
-    assert_eq!(compacted.trees, 8);
+    // 9 trees: sled's default one and the store's 8.
+    assert_eq!(compacted.trees, 9);
     assert!(compacted.entries > 300 * 4, "{compacted:?}");
     assert!(
         compacted.bytes_after < compacted.bytes_before,

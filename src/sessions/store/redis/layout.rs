@@ -4,7 +4,7 @@
 //!
 //! | key                     | type | holds |
 //! |-------------------------|------|-------|
-//! | `<prefix>:{u:<user>}`   | hash | session id (12 bytes) → the session's record ([`encode_record`]); `a` + first 16 bytes of an access token's SHA-512 → id, expiry; `r` + a refresh token's → id; `x` + a rotated-away refresh token's → id, rotation time, expiry, its whole hash |
+//! | `<prefix>:{u:<user>}`   | hash | session id (12 bytes) → the session's record ([`encode_record`]); `a` + first 16 bytes of an access token's SHA-512 → id, expiry; `r` + a refresh token's → id; `x` + a rotated-away refresh token's → id, rotation time, expiry, its whole hash; `l` + a session id → its last use (ms, decimal) |
 //! | `<prefix>:{g}:users`    | zset | user → the user's earliest expiry, or earlier: the users the sweep visits |
 //! | `<prefix>:{g}:count`    | string | how many sessions the store holds |
 //!
@@ -68,6 +68,14 @@ pub(super) fn access_field(hash: &TokenHash) -> Vec<u8> {
 /// The field of a current refresh token.
 pub(super) fn refresh_field(hash: &TokenHash) -> Vec<u8> {
     field(b'r', hash)
+}
+
+/// The field of a session's last use.
+pub(super) fn last_active_field(id: &SessionId) -> Vec<u8> {
+    let mut field = Vec::with_capacity(1 + 12);
+    field.push(b'l');
+    field.extend_from_slice(&id.0);
+    field
 }
 
 /// The field of a rotated-away refresh token.

@@ -36,6 +36,7 @@ local function remove(id)
   if holder(access) == id then redis.call('HDEL', K, access) end
   local refresh = 'r' .. string.sub(record, 65, 80)
   if holder(refresh) == id then redis.call('HDEL', K, refresh) end
+  redis.call('HDEL', K, 'l' .. id)
   return record
 end
 
@@ -113,7 +114,10 @@ if old_refresh ~= ARGV[3] then
   earliest = tostring(math.min(tonumber(earliest), ms(old_expiry)))
 end
 local record = ARGV[2] .. ARGV[3] .. ARGV[4] .. ARGV[5] .. string.sub(old, 145)
+-- The last use stays with the session (taking it out forgets it).
+local last = redis.call('HGET', K, 'l' .. id)
 local evicted = put(id, record)
+if last then redis.call('HSET', K, 'l' .. id, last) end
 extend(ARGV[6], ARGV[7], ARGV[8], existed)
 return {-#evicted, 'lower', earliest, record}
 "#;
@@ -176,6 +180,19 @@ extend(ARGV[3], ARGV[4], ARGV[5], existed)
 return {0, 'lower', ARGV[3], 1}
 "#;
 
+/// ARGV: pairs of a session id and a time (ms): records each as the session's last use,
+/// unless a later one is recorded or the session is gone. Answers `{0, 'keep', false, 0}`.
+const TOUCH: &str = r#"
+for i = 1, #ARGV, 2 do
+  local id, at = ARGV[i], tonumber(ARGV[i + 1])
+  if redis.call('HEXISTS', K, id) == 1 then
+    local recorded = tonumber(redis.call('HGET', K, 'l' .. id) or '0')
+    if at > recorded then redis.call('HSET', K, 'l' .. id, ARGV[i + 1]) end
+  end
+end
+return {0, 'keep', false, 0}
+"#;
+
 /// ARGV: a refresh token's field. Answers `{id, record}` of the session holding it, or nil.
 const FIND_REFRESH: &str = r#"
 local value = redis.call('HGET', K, ARGV[1])
@@ -196,4 +213,5 @@ pub(super) static REVOKE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REVO
 pub(super) static REVOKE_USER_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REVOKE_USER));
 pub(super) static PRUNE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PRUNE));
 pub(super) static REMEMBER_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REMEMBER));
+pub(super) static TOUCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TOUCH));
 pub(super) static FIND_REFRESH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FIND_REFRESH));

@@ -40,15 +40,7 @@ impl Dump for SledStore {
             store.import(sessions)?;
             store.transaction(|trees| {
                 for token in &rotated {
-                    let value = encode_rotated(
-                        &token.session_id.0,
-                        token.rotated_at_ms,
-                        token.expire_at_ms,
-                    );
-                    trees.rotated.insert(&token.hash[..], value)?;
-                    trees
-                        .rotated_by_expiry
-                        .insert(rotated_expiry_key(token.expire_at_ms, &token.hash), &[])?;
+                    trees.retire(token)?;
                 }
                 Ok(())
             })?;

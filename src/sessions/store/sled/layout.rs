@@ -10,6 +10,7 @@
 //! | `by_expiry`  | expiry (ms, big-endian), id           | empty: what the sweeper removes |
 //! | `rotated`    | SHA-512 of a rotated-away refresh token | id, rotation time, expiry ([`RotatedToken`]) |
 //! | `rotated_by_expiry` | expiry, hash                   | empty: what the sweeper removes |
+//! | `last_active` | user length (u16), user, session id  | when the session was last used (ms, big-endian) |
 //!
 //! A refresh token that was rotated away stays in `rotated` until it would have expired, so a
 //! second use of it (a stolen copy) can be recognised.
@@ -359,4 +360,16 @@ pub(super) fn decode_rotated(value: &[u8]) -> Result<RotatedToken, StoreError> {
         session_id: SessionId(grant_id(value)),
         rotated_at_ms: i64::from_be_bytes(rotated_at),
     })
+}
+
+/// `last_active` key of a session: its user's prefix, then its id (a user's lie together).
+pub(super) fn last_active_key(user: &str, id: &[u8; 12]) -> Vec<u8> {
+    let mut key = user_prefix(user);
+    key.extend_from_slice(id);
+    key
+}
+
+/// A time in ms from its 8 big-endian bytes (0 for a value of another length).
+pub(super) fn decode_ms(value: &[u8]) -> i64 {
+    value.try_into().map(i64::from_be_bytes).unwrap_or(0)
 }

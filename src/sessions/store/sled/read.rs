@@ -225,4 +225,20 @@ impl SledStore {
         .await?;
         Ok(())
     }
+
+    /// The recorded last uses of a user's sessions ([`SessionStore::last_active`]).
+    ///
+    /// [`SessionStore::last_active`]: crate::sessions::SessionStore::last_active
+    pub(super) fn recorded_uses(
+        &self,
+        user: &str,
+        ids: &[SessionId],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        ids.iter()
+            .map(|id| {
+                let value = self.last_active.get(last_active_key(user, &id.0))?;
+                Ok(value.map(|v| decode_ms(&v)))
+            })
+            .collect()
+    }
 }

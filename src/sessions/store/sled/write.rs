@@ -13,6 +13,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use super::SledStore;
 use super::access_index::AccessChange;
 use super::layout::*;
+use crate::sessions::store::dump::RotatedEntry;
 use crate::sessions::store::{AccessGrant, Rotation, StoreError};
 use crate::sessions::{Session, SessionId};
 
@@ -150,9 +151,19 @@ impl SledStore {
             &self.by_expiry,
             &self.rotated,
             &self.rotated_by_expiry,
+            &self.last_active,
         );
         let result = trees.transaction(
-            |(sessions, by_access, by_refresh, by_user, by_expiry, rotated, rotated_by_expiry)| {
+            |(
+                sessions,
+                by_access,
+                by_refresh,
+                by_user,
+                by_expiry,
+                rotated,
+                rotated_by_expiry,
+                last_active,
+            )| {
                 // sled may run `f` again after a conflict: only the last run's changes count.
                 access_changes.borrow_mut().clear();
                 f(&TransactionTrees {
@@ -163,6 +174,7 @@ impl SledStore {
                     by_expiry,
                     rotated,
                     rotated_by_expiry,
+                    last_active,
                     access_changes: &access_changes,
                 })
             },
@@ -181,6 +193,7 @@ pub(super) struct TransactionTrees<'a> {
     pub(super) by_expiry: &'a TransactionalTree,
     pub(super) rotated: &'a TransactionalTree,
     pub(super) rotated_by_expiry: &'a TransactionalTree,
+    pub(super) last_active: &'a TransactionalTree,
     /// What this run of the transaction did to `by_access`, in order.
     pub(super) access_changes: &'a RefCell<Vec<AccessChange>>,
 }
@@ -328,9 +341,15 @@ impl TransactionTrees<'_> {
         if self.get(&id.0)?.is_none_or(|s| s.user != user) {
             return Ok(None);
         }
+        // The last use stays with the session (taking it out forgets it).
+        let last_active = self.last_active.get(last_active_key(user, &id.0))?;
         let Some((old, place)) = self.take(&id.0)? else {
             return Ok(None);
         };
+        if let Some(value) = last_active {
+            self.last_active
+                .insert(last_active_key(user, &id.0), value)?;
+        }
         if old.refresh_hash != rotation.refresh_hash {
             // The old refresh token lives until the old expiry: remember it until then.
             let value = encode_rotated(&old.id, rotation.now_ms, old.expire_at_ms);
@@ -353,6 +372,31 @@ impl TransactionTrees<'_> {
         };
         self.put(&session, bucket, &mut Vec::new())?;
         Ok(Some(session))
+    }
+
+    /// Records that a session of `user` was used at `at_ms`, unless a later use is recorded
+    /// or the session is gone.
+    pub(super) fn touch(&self, user: &str, id: &[u8; 12], at_ms: i64) -> TxResult<()> {
+        if self.get(id)?.is_none_or(|s| s.user != user) {
+            return Ok(());
+        }
+        let key = last_active_key(user, id);
+        let recorded = self.last_active.get(&key)?.map(|v| decode_ms(&v));
+        if recorded.is_none_or(|recorded| recorded < at_ms) {
+            self.last_active.insert(key, &at_ms.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Remembers a token as rotated away (see [`SessionStore::retire`]).
+    ///
+    /// [`SessionStore::retire`]: crate::sessions::SessionStore::retire
+    pub(super) fn retire(&self, token: &RotatedEntry) -> TxResult<()> {
+        let value = encode_rotated(&token.session_id.0, token.rotated_at_ms, token.expire_at_ms);
+        self.rotated.insert(&token.hash[..], value)?;
+        self.rotated_by_expiry
+            .insert(rotated_expiry_key(token.expire_at_ms, &token.hash), &[])?;
+        Ok(())
     }
 
     /// Removes a session of `user` and those index entries that still point at it.
@@ -399,6 +443,8 @@ impl TransactionTrees<'_> {
             }
         }
         self.by_expiry.remove(&expiry_key(&session)[..])?;
+        self.last_active
+            .remove(last_active_key(&session.user, &session.id))?;
         Ok(Some((session, place)))
     }
 }
