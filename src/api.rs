@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::body::Body;
 use crate::error::{GatewayError, json_message, json_response, store_failed};
 use crate::metrics::{Metrics, RevokeReason};
-use crate::sessions::{Clock, Device, Session, SessionId, SessionStore};
+use crate::sessions::{Activity, Clock, Device, Session, SessionId, SessionStore};
 
 /// The sessions endpoints: the store they read and change, the clock that says which
 /// sessions are live, and the revocation counters.
@@ -24,6 +24,8 @@ pub struct SessionsApi {
     pub clock: Arc<dyn Clock>,
     /// Counts revocations.
     pub metrics: Arc<Metrics>,
+    /// The sessions' uses not yet in the store.
+    pub activity: Arc<Activity>,
 }
 
 /// One entry of `GET /account/sessions`, in the uploader's field order.
@@ -37,6 +39,9 @@ struct SessionView<'a> {
     expire_at: String,
     #[serde(rename = "createdAt")]
     created_at: String,
+    /// The time of the last request that used it, to a minute.
+    #[serde(rename = "lastActiveAt")]
+    last_active_at: String,
     /// SHA-512 of the session's access token: the web client marks its own device by it.
     #[serde(rename = "accessTokenHash")]
     access_token_hash: String,
@@ -53,10 +58,29 @@ impl SessionsApi {
             .list_user(&caller.user)
             .await
             .map_err(store_failed)?;
-        let views: Vec<SessionView> = sessions
+        let live: Vec<&Session> = sessions.iter().filter(|s| s.expire_at_ms > now).collect();
+        let ids: Vec<SessionId> = live.iter().map(|s| s.session_id()).collect();
+        let recorded = self
+            .store
+            .last_active(&caller.user, &ids)
+            .await
+            .map_err(store_failed)?;
+        let views: Vec<SessionView> = live
             .iter()
-            .filter(|s| s.expire_at_ms > now)
-            .map(|s| view(s, caller))
+            .zip(recorded)
+            .map(|(s, recorded)| {
+                // The latest of the login, the use written down and the use noted here.
+                let last_active = [
+                    Some(s.created_at_ms),
+                    recorded,
+                    self.activity.last_noted(s.session_id()),
+                ]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(s.created_at_ms);
+                view(s, caller, last_active)
+            })
             .collect();
         let body = serde_json::json!({ "sessions": views, "total": views.len() });
         Ok(json_response(StatusCode::OK, &body))
@@ -113,13 +137,14 @@ impl SessionsApi {
     }
 }
 
-fn view<'a>(session: &'a Session, caller: &Caller) -> SessionView<'a> {
+fn view<'a>(session: &'a Session, caller: &Caller, last_active_ms: i64) -> SessionView<'a> {
     SessionView {
         device: &session.device,
         location: &session.location,
         id: session.session_id().to_string(),
         expire_at: iso_millis(session.expire_at_ms),
         created_at: iso_millis(session.created_at_ms),
+        last_active_at: iso_millis(last_active_ms),
         access_token_hash: hex::encode(session.access_hash),
         current: session.session_id() == caller.session_id,
     }

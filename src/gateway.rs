@@ -17,7 +17,7 @@ use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::proxy::{ClientInfo, Forwarder, Target, Upstream, UpstreamLink, request_host};
 use crate::routes::{self, Route, RoutePolicy};
-use crate::sessions::{Clock, MeteredStore, SessionStore, Sweeper};
+use crate::sessions::{Activity, Clock, MeteredStore, SessionStore, Sweeper};
 
 /// The `Allow` answer to `CONNECT`: every method but tunnels.
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
@@ -45,6 +45,7 @@ pub struct Gateway {
     store: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    activity: Arc<Activity>,
     sweep_interval: Duration,
 }
 
@@ -72,6 +73,7 @@ impl Gateway {
             metrics.clone(),
             clock.clone(),
         );
+        let activity = Arc::new(Activity::default());
         let reuse_grace_ms = i64::try_from(config.sessions.refresh_reuse_grace_seconds)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);
@@ -85,11 +87,13 @@ impl Gateway {
                 store.clone(),
                 clock.clone(),
                 metrics.clone(),
+                activity.clone(),
             ),
             api: SessionsApi {
                 store: store.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
+                activity: activity.clone(),
             },
             lifecycle: Lifecycle {
                 store: store.clone(),
@@ -104,6 +108,7 @@ impl Gateway {
             store,
             clock,
             metrics,
+            activity,
             sweep_interval: Duration::from_secs(config.sessions.sweep_interval_seconds),
         }
     }
@@ -242,6 +247,11 @@ impl Gateway {
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The sessions' uses not yet written to the store.
+    pub fn activity(&self) -> &Arc<Activity> {
+        &self.activity
     }
 
     /// The connection limits.

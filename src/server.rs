@@ -82,6 +82,12 @@ impl Server {
         let graceful = GracefulShutdown::new();
         let mut tasks = JoinSet::new();
         tasks.spawn(gateway.sweeper().run());
+        tasks.spawn(
+            gateway
+                .activity()
+                .clone()
+                .run(gateway.store().clone(), gateway.clock().clone()),
+        );
         if let Some(listener) = listeners.admin {
             let admin = Arc::new(Admin::of(&gateway, self.tls.clone()));
             tasks.spawn(serve_admin(listener, admin));
@@ -110,6 +116,15 @@ impl Server {
                 grace_s = grace.as_secs(),
                 "grace period over: closing the remaining connections"
             );
+        }
+        // The uses noted since the last minute's write, so that a graceful stop loses none.
+        let now = gateway.clock().now_ms();
+        if let Err(error) = gateway
+            .activity()
+            .flush(gateway.store().as_ref(), now, Duration::ZERO)
+            .await
+        {
+            tracing::warn!(%error, "the sessions' last uses of the last minute were not written");
         }
         Ok(())
     }

@@ -8,7 +8,8 @@
 //! `binary/gateway.rs` runs it as a gateway in front of a stand-in uploader and talks to it;
 //! the tests are in `binary/command_line.rs` (`--check-config` and argument errors),
 //! `binary/healthcheck.rs`, `binary/sigterm.rs` (the drain), `binary/logs.rs` (no token in
-//! them) and `binary/compact.rs` (the `compact` subcommand on a stopped gateway's store).
+//! them) `binary/compact.rs` (the `compact` subcommand on a stopped gateway's store) and
+//! `binary/last_active.rs` (`lastActiveAt` kept over a graceful restart).
 
 #[path = "binary/child.rs"]
 mod child;
@@ -20,6 +21,8 @@ mod compact;
 mod gateway;
 #[path = "binary/healthcheck.rs"]
 mod healthcheck;
+#[path = "binary/last_active.rs"]
+mod last_active;
 #[path = "binary/logs.rs"]
 mod logs;
 #[path = "binary/sigterm.rs"]

@@ -64,6 +64,7 @@ async fn the_list_has_the_documented_shape_oldest_first() {
             "_id",
             "expireAt",
             "createdAt",
+            "lastActiveAt",
             "accessTokenHash",
             "current"
         ]
@@ -347,5 +348,66 @@ async fn the_endpoints_need_a_live_session() {
             (StatusCode::UNAUTHORIZED, "SESSION_INVALID".into())
         );
     }
+    assert_uploader_handlers_untouched(&h);
+}
+
+#[tokio::test]
+async fn last_active_at_is_the_last_use_to_a_minute() {
+    use sessiongate::api::iso_millis;
+    use sessiongate::sessions::Clock;
+
+    let h = Harness::start().await;
+    let first = h.login(ALICE, CHROME_LINUX).await;
+    let second = h.login(ALICE, POSTMAN).await;
+    let entry = |listing: &[serde_json::Value], token: &str| {
+        let hash = sha512_hex(token);
+        listing
+            .iter()
+            .find(|s| s["accessTokenHash"] == hash)
+            .unwrap_or_else(|| panic!("listed: {listing:?}"))
+            .clone()
+    };
+
+    // Not used since its login: the login's time.
+    let listing = h.sessions(&first.access_token).await;
+    let unused = entry(&listing, &second.access_token);
+    assert_eq!(unused["lastActiveAt"], unused["createdAt"]);
+
+    // Used two minutes later through a forwarded route, then again 30 s after that: the
+    // second use is within the minute of the first, which stands.
+    h.clock.advance_seconds(120);
+    let used_at = h.clock.now_ms();
+    assert_eq!(
+        h.get("/api/account", &second.access_token).await.status,
+        StatusCode::OK
+    );
+    h.clock.advance_seconds(30);
+    assert_eq!(
+        h.get("/api/account", &second.access_token).await.status,
+        StatusCode::OK
+    );
+    let listing = h.sessions(&first.access_token).await;
+    assert_eq!(
+        entry(&listing, &second.access_token)["lastActiveAt"],
+        iso_millis(used_at)
+    );
+    // The caller's own listing is a use of its session.
+    assert_eq!(
+        entry(&listing, &first.access_token)["lastActiveAt"],
+        iso_millis(h.clock.now_ms())
+    );
+
+    // A use more than a minute after the one noted is noted.
+    h.clock.advance_seconds(61);
+    let later = h.clock.now_ms();
+    assert_eq!(
+        h.get("/api/account", &second.access_token).await.status,
+        StatusCode::OK
+    );
+    let listing = h.sessions(&first.access_token).await;
+    assert_eq!(
+        entry(&listing, &second.access_token)["lastActiveAt"],
+        iso_millis(later)
+    );
     assert_uploader_handlers_untouched(&h);
 }

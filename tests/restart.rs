@@ -39,6 +39,8 @@ async fn sessions_and_revocations_survive_a_restart() {
 
     h.restart().await;
 
+    // Listed before any other use: the last uses too were kept.
+    let after = h.sessions(&kept.access_token).await;
     let cases = [
         (&kept.access_token, StatusCode::OK),
         (&revoked.access_token, StatusCode::UNAUTHORIZED),
@@ -49,7 +51,6 @@ async fn sessions_and_revocations_survive_a_restart() {
     for (token, status) in cases {
         assert_eq!(h.get("/api/account", token).await.status, status);
     }
-    let after = h.sessions(&kept.access_token).await;
     assert_eq!(after, before, "the same sessions, ids, dates and devices");
     assert_eq!(after.len(), 2);
     assert_eq!(

@@ -8,7 +8,7 @@ use http::HeaderMap;
 use super::{Claims, TokenHash, TokenRejection, TokenVerifier, bearer_token, token_hash};
 use crate::error::{GatewayError, store_failed};
 use crate::metrics::Metrics;
-use crate::sessions::{Clock, Session, SessionId, SessionStore};
+use crate::sessions::{Activity, Clock, Session, SessionId, SessionStore};
 
 /// The caller of a request, once its token has been checked.
 #[derive(Debug, Clone)]
@@ -35,21 +35,25 @@ pub struct Authenticator {
     store: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    activity: Arc<Activity>,
 }
 
 impl Authenticator {
-    /// Checks with `verifier` against `store`, at `clock`'s time.
+    /// Checks with `verifier` against `store`, at `clock`'s time, noting each session's
+    /// use in `activity`.
     pub fn new(
         verifier: Arc<TokenVerifier>,
         store: Arc<dyn SessionStore>,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
+        activity: Arc<Activity>,
     ) -> Authenticator {
         Authenticator {
             verifier,
             store,
             clock,
             metrics,
+            activity,
         }
     }
 
@@ -105,6 +109,7 @@ impl Authenticator {
             .map_err(store_failed)?
             .filter(|grant| grant.expire_at_ms > now && grant.user == claims.sub)
             .ok_or(TokenRejection::UnknownSession)?;
+        self.activity.note(&grant.user, grant.session_id, now);
         Ok(Caller {
             user: grant.user,
             session_id: grant.session_id,

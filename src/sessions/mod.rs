@@ -5,6 +5,7 @@
 //! the uploader's login traffic ([`crate::lifecycle`]) and keeps them in a
 //! [`SessionStore`].
 
+pub mod activity;
 pub mod clock;
 pub mod device;
 pub mod metered;
@@ -17,11 +18,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+pub use activity::Activity;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use device::Device;
 pub use metered::MeteredStore;
 pub use open::{open_dump, open_store};
-pub use store::{RedisStore, RedisTarget, Rotation, SessionStore, SledStore, StoreError};
+pub use store::{
+    RedisStore, RedisTarget, RotatedEntry, Rotation, SessionStore, SledStore, StoreError, Touch,
+};
 pub use sweeper::Sweeper;
 
 use crate::auth::TokenHash;

@@ -71,8 +71,24 @@ async fn compact_refuses_a_running_gateways_store_then_keeps_every_session() {
     assert!(!work.path().join("sessions.compacting").exists());
 
     // ...and a gateway on it knows the session, whose token still works and still revokes.
+    // The listing is itself a use of the session: `lastActiveAt` moves on, the rest is kept.
     let gateway = start_gateway_in(Launch::Preset, work).await;
-    assert_eq!(list(gateway.main).await, (StatusCode::OK, before));
+    let (status, after) = list(gateway.main).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    let last_active = |listing: &serde_json::Value| {
+        listing["sessions"][0]["lastActiveAt"]
+            .as_str()
+            .expect("a lastActiveAt")
+            .to_string()
+    };
+    assert!(
+        last_active(&after) >= last_active(&before),
+        "{before} {after}"
+    );
+    let mut after_but_last_use = after.clone();
+    after_but_last_use["sessions"][0]["lastActiveAt"] =
+        before["sessions"][0]["lastActiveAt"].clone();
+    assert_eq!(after_but_last_use, before);
     let (status, body) = call(
         gateway.main,
         "DELETE",
