@@ -42,10 +42,23 @@ pub struct Claims {
     /// Not-before, seconds since the epoch.
     #[serde(default)]
     pub nbf: Option<f64>,
+    /// Issued-at, seconds since the epoch, when a finite number (set by the verifier, which
+    /// reads a claim of another type as absent).
+    #[serde(skip)]
+    pub iat: Option<f64>,
+    /// The token is one of Share's API keys (`iss` ending in ` 3rd-party API`), not a
+    /// session's.
+    #[serde(skip)]
+    pub api_key: bool,
 }
 
 /// The SHA-512 of a token, the key under which sessions are indexed (as the uploader does).
 pub type TokenHash = [u8; 64];
+
+/// JWT seconds (possibly fractional) to whole milliseconds.
+pub fn seconds_to_ms(seconds: f64) -> i64 {
+    (seconds * 1000.0) as i64
+}
 
 /// SHA-512 of the token's bytes.
 pub fn token_hash(token: &str) -> TokenHash {
@@ -141,6 +154,8 @@ struct Payload<'a> {
     exp: serde_json::Number,
     #[serde(default)]
     nbf: Option<f64>,
+    #[serde(default)]
+    iat: Lenient<f64>,
     #[serde(default, borrow)]
     iss: Lenient<StringOrList<'a>>,
     #[serde(default, borrow)]
@@ -175,12 +190,19 @@ enum StringOrList<'a> {
 
 impl StringOrList<'_> {
     fn contains(&self, value: &str) -> bool {
+        self.any(|v| v == value)
+    }
+
+    fn any(&self, test: impl Fn(&str) -> bool) -> bool {
         match self {
-            StringOrList::One(one) => one == value,
-            StringOrList::Many(many) => many.iter().any(|v| v == value),
+            StringOrList::One(one) => test(one),
+            StringOrList::Many(many) => many.iter().any(|v| test(v)),
         }
     }
 }
+
+/// How Share's API keys' `iss` ends (`"<SITE_TITLE> 3rd-party API"`).
+const API_KEY_ISSUER_SUFFIX: &str = " 3rd-party API";
 
 impl TokenVerifier {
     /// A verifier accepting only `algorithm` (an HMAC: HS256, HS384 or HS512), with
@@ -250,10 +272,16 @@ impl TokenVerifier {
         if matches!(claims.aud, Lenient::Present(_)) {
             return Err(Invalid);
         }
+        let api_key = matches!(&claims.iss, Lenient::Present(iss) if iss.any(|iss| iss.ends_with(API_KEY_ISSUER_SUFFIX)));
         let claims = Claims {
             sub: claims.sub.into_owned(),
             exp,
             nbf: claims.nbf,
+            iat: match claims.iat {
+                Lenient::Present(iat) if iat.is_finite() => Some(iat),
+                _ => None,
+            },
+            api_key,
         };
         self.check_times(&claims, now_ms)?;
         Ok(claims)

@@ -233,6 +233,11 @@ pub struct SessionsConfig {
     /// is used; the token check's copy of the access index is in memory whatever this is.
     /// Default 1024, sled's own default.
     pub cache_mib: u64,
+    /// Adopt the sessions of tokens the uploader issued before this instant (RFC 3339, for
+    /// example `2026-12-03T09:00:00Z`; usually the cut-over time) and the gateway has never
+    /// seen, so that putting the gateway in front of a running Share logs nobody out. Unset
+    /// (the default): an unknown token is refused. An instant in the future is refused.
+    pub adopt_issued_before: Option<String>,
 }
 
 /// The uploader's route table, as `"METHOD /path"` patterns (see [`RoutePattern`](crate::routes::RoutePattern)).
@@ -307,6 +312,7 @@ impl Default for SessionsConfig {
             refresh_reuse_grace_seconds: 10,
             sweep_interval_seconds: 60,
             cache_mib: 1024,
+            adopt_issued_before: None,
         }
     }
 }

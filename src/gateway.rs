@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use http::{Request, Response};
 
 use crate::access_log::AccessLog;
+use crate::adoption::Adoption;
 use crate::api::SessionsApi;
 use crate::auth::{Authenticator, Caller, TokenMemo, TokenVerifier};
 use crate::body::Body;
@@ -17,6 +18,7 @@ use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::proxy::{ClientInfo, Forwarder, Target, Upstream, UpstreamLink, request_host};
 use crate::routes::{self, Route, RoutePolicy};
+use crate::sessions::tombstones::Tombstoning;
 use crate::sessions::{Activity, Clock, MeteredStore, SessionStore, Sweeper};
 
 /// The `Allow` answer to `CONNECT`: every method but tunnels.
@@ -59,7 +61,20 @@ impl Gateway {
     ) -> Gateway {
         let config = &settings.config;
         let metrics = Arc::new(Metrics::new());
-        let store: Arc<dyn SessionStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
+        let mut store: Arc<dyn SessionStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
+        let adoption = settings.adopt_before_ms.map(|before_ms| {
+            store = Arc::new(Tombstoning::new(
+                store.clone(),
+                clock.clone(),
+                Adoption::horizon_ms(before_ms),
+            ));
+            Arc::new(Adoption::new(
+                before_ms,
+                store.clone(),
+                metrics.clone(),
+                settings.location_header.clone(),
+            ))
+        });
         let verifier = Arc::new(TokenVerifier::new(
             secret,
             settings.algorithm,
@@ -77,18 +92,22 @@ impl Gateway {
         let reuse_grace_ms = i64::try_from(config.sessions.refresh_reuse_grace_seconds)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);
+        let mut authenticator = Authenticator::new(
+            verifier.clone(),
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+            activity.clone(),
+        );
+        if let Some(adoption) = &adoption {
+            authenticator = authenticator.adopting(adoption.clone());
+        }
         Gateway {
             routes: settings.routes.clone(),
             prefix: config.api_prefix.clone(),
             strip_prefix: config.strip_prefix,
             limits: config.limits.clone(),
-            authenticator: Authenticator::new(
-                verifier.clone(),
-                store.clone(),
-                clock.clone(),
-                metrics.clone(),
-                activity.clone(),
-            ),
+            authenticator,
             api: SessionsApi {
                 store: store.clone(),
                 clock: clock.clone(),
@@ -103,6 +122,7 @@ impl Gateway {
                 capture_limit: config.sessions.capture_limit_bytes,
                 reuse_grace_ms,
                 location_header: settings.location_header.clone(),
+                adoption,
             },
             forwarder: Forwarder::new(Arc::new(upstream), settings.identity.clone()),
             store,

@@ -37,6 +37,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod access_log;
 pub mod admin;
+pub mod adoption;
 pub mod api;
 pub mod auth;
 pub mod body;

@@ -13,17 +13,16 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use serde::Deserialize;
 
 use crate::access_log::AccessLog;
+use crate::adoption::{Adoption, TokenKind};
 use crate::auth::{
-    Authenticator, Caller, Claims, TokenHash, TokenRejection, TokenVerifier, token_hash,
+    Authenticator, Caller, Claims, TokenHash, TokenRejection, TokenVerifier, seconds_to_ms,
+    token_hash,
 };
 use crate::body::{Body, Captured, capture, full};
 use crate::error::{GatewayError, store_failed};
-use crate::metrics::{Metrics, RevokeReason};
+use crate::metrics::{Metrics, Origin, RevokeReason};
 use crate::routes::Route;
 use crate::sessions::{Clock, Device, Rotation, Session, SessionId, SessionStore};
-
-/// Longest location value kept from the configured header.
-const MAX_LOCATION_LEN: usize = 128;
 
 /// What the lifecycle routes need: the store, the verifier of the uploader's tokens, and the
 /// settings of `[sessions]`.
@@ -42,6 +41,8 @@ pub struct Lifecycle {
     pub reuse_grace_ms: i64,
     /// `sessions.location_header`.
     pub location_header: Option<HeaderName>,
+    /// `sessions.adopt_issued_before`, when set.
+    pub adoption: Option<Arc<Adoption>>,
 }
 
 /// What a lifecycle route's answer must still do, decided before it was forwarded.
@@ -55,10 +56,34 @@ pub enum Pending {
     },
     /// A refresh of this session: rotate it to the answer's tokens.
     Refresh(Box<Session>),
+    /// A refresh with a token issued before the gateway: create its session from the answer.
+    Adopt(Box<Adoptee>),
     /// A password change of this caller: end all their sessions on a 2xx answer.
     EndAllSessions(Caller),
     /// Nothing (a logout ended its session before it was forwarded).
     Nothing,
+}
+
+/// A refresh token to adopt, and the refresh request's client.
+pub struct Adoptee {
+    /// Its `sub`.
+    user: String,
+    /// Its `iat`, ms: the session's creation.
+    issued_ms: i64,
+    /// Its SHA-512, tombstoned once the session exists.
+    hash: TokenHash,
+    /// Its expiry, ms: the tombstone's.
+    expire_at_ms: i64,
+    user_agent: Option<String>,
+    location: String,
+}
+
+/// What the refresh request's token is.
+enum Refreshing {
+    /// The refresh token of this live session.
+    Known(Session),
+    /// A token issued before the gateway, to adopt.
+    Adopt(Adoptee),
 }
 
 /// The tokens in a login, two-factor or refresh response.
@@ -95,9 +120,15 @@ impl Lifecycle {
                 Ok((uncompressed(request), pending))
             }
             Route::Refresh => {
-                let (request, session) = self.refreshed_session(request).await?;
-                log.caller = Some(Caller::of(&session));
-                Ok((uncompressed(request), Pending::Refresh(Box::new(session))))
+                let (request, refreshing) = self.refreshed_session(request).await?;
+                let pending = match refreshing {
+                    Refreshing::Known(session) => {
+                        log.caller = Some(Caller::of(&session));
+                        Pending::Refresh(Box::new(session))
+                    }
+                    Refreshing::Adopt(adoptee) => Pending::Adopt(Box::new(adoptee)),
+                };
+                Ok((uncompressed(request), pending))
             }
             Route::Logout => {
                 let caller = authenticator.authenticate(request.headers(), None).await?;
@@ -151,8 +182,25 @@ impl Lifecycle {
             } => {
                 let (response, issued) = self.read_issued(response).await?;
                 if let Some(issued) = issued {
-                    let session = self.create(issued, user_agent.as_deref(), location).await?;
+                    let id = SessionId::generate(issued.now);
+                    let created_at_ms = issued.now;
+                    let born = Born {
+                        id,
+                        created_at_ms,
+                        origin: Origin::Login,
+                    };
+                    let session = self
+                        .create(issued, user_agent.as_deref(), location, born)
+                        .await?;
                     log.caller = Some(Caller::of(&session));
+                }
+                Ok(response)
+            }
+            Pending::Adopt(adoptee) => {
+                let (response, issued) = self.read_issued(response).await?;
+                if let Some(issued) = issued {
+                    let session = self.adopt(*adoptee, issued).await?;
+                    log.caller = session.as_ref().map(Caller::of);
                 }
                 Ok(response)
             }
@@ -166,12 +214,13 @@ impl Lifecycle {
         }
     }
 
-    /// A new session for a login's tokens.
+    /// A new session for a login's tokens (or an adopted refresh token's answer).
     async fn create(
         &self,
         issued: Issued,
         user_agent: Option<&str>,
         location: String,
+        born: Born,
     ) -> Result<Session, GatewayError> {
         let Issued {
             tokens,
@@ -180,33 +229,78 @@ impl Lifecycle {
             now,
         } = issued;
         let session = Session {
-            id: SessionId::generate(now).0,
+            id: born.id.0,
             user: access.sub,
             access_hash: token_hash(&tokens.access_token),
             refresh_hash: token_hash(&tokens.refresh_token),
             device: Device::from_user_agent(user_agent),
             location,
-            created_at_ms: now,
+            created_at_ms: born.created_at_ms,
             updated_at_ms: now,
             expire_at_ms: seconds_to_ms(refresh.exp),
         };
         let replaced = self.store.create(&session).await.map_err(store_failed)?;
-        self.metrics.sessions_created.inc();
+        self.metrics.session_created(born.origin);
         tracing::info!(
             session = %session.session_id(),
             user = %session.user,
             replaced = replaced.len(),
+            origin = ?born.origin,
             "session created"
         );
         Ok(session)
     }
 
+    /// The session of an adopted refresh token, from the uploader's answer: created as a
+    /// login's would be, but dated from the old token's `iat`. What the old tokens leave is
+    /// written first ([`Adoption::replace_pair`]), so that they are never adopted twice.
+    async fn adopt(
+        &self,
+        adoptee: Adoptee,
+        issued: Issued,
+    ) -> Result<Option<Session>, GatewayError> {
+        let Some(adoption) = &self.adoption else {
+            return Ok(None);
+        };
+        if issued.access.sub != adoptee.user {
+            tracing::error!(user = %adoptee.user, "refresh answered with another user's tokens; not adopted");
+            return Ok(None);
+        }
+        let id = SessionId::generate(issued.now);
+        adoption
+            .replace_pair(
+                &adoptee.user,
+                adoptee.issued_ms,
+                &adoptee.hash,
+                adoptee.expire_at_ms,
+                id,
+                issued.now,
+            )
+            .await
+            .map_err(store_failed)?;
+        let born = Born {
+            id,
+            created_at_ms: adoptee.issued_ms,
+            origin: Origin::Adopted,
+        };
+        let session = self
+            .create(
+                issued,
+                adoptee.user_agent.as_deref(),
+                adoptee.location,
+                born,
+            )
+            .await?;
+        Ok(Some(session))
+    }
+
     /// The refresh request, read whole (and given back), and the live session its
-    /// `refresh_token` belongs to. A token rotated away before is a reuse ([`Self::detect_reuse`]).
+    /// `refresh_token` belongs to. A token rotated away before is a reuse ([`Self::detect_reuse`]);
+    /// one no session holds may be one to adopt ([`Adoption`]).
     async fn refreshed_session(
         &self,
         request: Request<Body>,
-    ) -> Result<(Request<Body>, Session), GatewayError> {
+    ) -> Result<(Request<Body>, Refreshing), GatewayError> {
         let (parts, body) = request.into_parts();
         let body = match capture(body, self.capture_limit).await {
             Ok(Captured::Whole(bytes)) => bytes,
@@ -223,13 +317,44 @@ impl Lifecycle {
             .await
             .map_err(store_failed)?
             .filter(|s| s.expire_at_ms > now && s.user == claims.sub);
-        match found {
-            Some(session) => Ok((Request::from_parts(parts, full(body)), session)),
+        let refreshing = match found {
+            Some(session) => Refreshing::Known(session),
             None => {
                 self.detect_reuse(&claims.sub, &hash, now).await?;
-                Err(TokenRejection::UnknownSession.into())
+                match self.adoptee(&parts.headers, claims, hash).await? {
+                    Some(adoptee) => Refreshing::Adopt(adoptee),
+                    None => return Err(TokenRejection::UnknownSession.into()),
+                }
             }
-        }
+        };
+        Ok((Request::from_parts(parts, full(body)), refreshing))
+    }
+
+    /// The refresh token to adopt, if adoption is on and it is one to adopt.
+    async fn adoptee(
+        &self,
+        headers: &HeaderMap,
+        claims: Claims,
+        hash: TokenHash,
+    ) -> Result<Option<Adoptee>, GatewayError> {
+        let Some(adoption) = &self.adoption else {
+            return Ok(None);
+        };
+        let issued_ms = adoption
+            .adoptable(&claims, &hash, TokenKind::Refresh)
+            .await
+            .map_err(store_failed)?;
+        Ok(issued_ms.map(|issued_ms| Adoptee {
+            user: claims.sub,
+            issued_ms,
+            hash,
+            expire_at_ms: seconds_to_ms(claims.exp),
+            user_agent: headers
+                .get(USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            location: self.location(headers),
+        }))
     }
 
     /// Rotates `session` to a refresh answer's tokens. A session revoked while the uploader
@@ -368,20 +493,15 @@ impl Lifecycle {
 
     /// The client's location from the configured header, else "unknown".
     fn location(&self, headers: &HeaderMap) -> String {
-        self.location_header
-            .as_ref()
-            .and_then(|name| headers.get(name))
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.trim()
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(MAX_LOCATION_LEN)
-                    .collect::<String>()
-            })
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| crate::sessions::device::UNKNOWN.to_string())
+        crate::sessions::device::location(headers, self.location_header.as_ref())
     }
+}
+
+/// A new session's id, creation time and origin.
+struct Born {
+    id: SessionId,
+    created_at_ms: i64,
+    origin: Origin,
 }
 
 /// A token pair the uploader issued, verified.
@@ -421,9 +541,4 @@ fn refresh_token_field(headers: &HeaderMap, body: &[u8]) -> Option<String> {
     serde_json::from_slice::<RefreshBody>(body)
         .ok()
         .map(|b| b.refresh_token)
-}
-
-/// JWT seconds (possibly fractional) to whole milliseconds.
-fn seconds_to_ms(seconds: f64) -> i64 {
-    (seconds * 1000.0) as i64
 }

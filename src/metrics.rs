@@ -53,6 +53,24 @@ impl RevokeReason {
     }
 }
 
+/// Where a session came from, for `sessiongate_sessions_created_total{origin}`.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin {
+    /// A login or two-factor answer.
+    Login = 0,
+    /// A token issued before the gateway (`sessions.adopt_issued_before`).
+    Adopted = 1,
+}
+
+impl Origin {
+    fn label(self) -> &'static str {
+        match self {
+            Origin::Login => "login",
+            Origin::Adopted => "adopted",
+        }
+    }
+}
+
 /// The route classes, as [`crate::routes::Route::class`] and the access log name them.
 const ROUTE_CLASSES: [&str; 9] = [
     "invalid",
@@ -88,8 +106,8 @@ pub struct Metrics {
     /// Sessions in the store: set from the store's own count at each scrape, so that with a
     /// store shared by replicas it counts every replica's sessions.
     pub sessions_active: IntGauge,
-    /// Sessions created since start.
-    pub sessions_created: IntCounter,
+    /// Sessions created since start, by origin ([`Origin`]).
+    sessions_created: [IntCounter; 2],
     sessions_revoked: IntCounterVec,
     store_duration: HistogramVec,
     /// `store_duration`'s series, by operation, as resolved so far.
@@ -145,14 +163,19 @@ impl Metrics {
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))
             .expect("registered once");
-        let sessions_created = IntCounter::new(
-            "sessiongate_sessions_created_total",
-            "Sessions created by a login or two-factor answer.",
+        let sessions_created = IntCounterVec::new(
+            Opts::new(
+                "sessiongate_sessions_created_total",
+                "Sessions created, by origin: login (a login or two-factor answer), adopted (a token issued before the gateway, see sessions.adopt_issued_before).",
+            ),
+            &["origin"],
         )
         .expect("valid metric");
         registry
             .register(Box::new(sessions_created.clone()))
             .expect("registered once");
+        let sessions_created = [Origin::Login, Origin::Adopted]
+            .map(|origin| sessions_created.with_label_values(&[origin.label()]));
         let http_duration = histogram(
             "sessiongate_http_request_duration_seconds",
             "Time from a request's arrival to its response headers, by route class.",
@@ -295,7 +318,12 @@ impl Metrics {
         self.upstream_errors.with_label_values(&[kind]).inc();
     }
 
-    /// Counts ended sessions.
+    /// Counts a session created.
+    pub fn session_created(&self, origin: Origin) {
+        self.sessions_created[origin as usize].inc();
+    }
+
+    /// Counts sessions ended for `reason`.
     pub fn sessions_revoked(&self, reason: RevokeReason, count: usize) {
         if count == 0 {
             return;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use http::HeaderMap;
 
 use super::{Claims, TokenHash, TokenRejection, TokenVerifier, bearer_token, token_hash};
+use crate::adoption::Adoption;
 use crate::error::{GatewayError, store_failed};
 use crate::metrics::Metrics;
 use crate::sessions::{Activity, Clock, Session, SessionId, SessionStore};
@@ -36,6 +37,7 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     activity: Arc<Activity>,
+    adoption: Option<Arc<Adoption>>,
 }
 
 impl Authenticator {
@@ -54,7 +56,14 @@ impl Authenticator {
             clock,
             metrics,
             activity,
+            adoption: None,
         }
+    }
+
+    /// Also adopts the access tokens `adoption` takes (`sessions.adopt_issued_before`).
+    pub fn adopting(mut self, adoption: Arc<Adoption>) -> Authenticator {
+        self.adoption = Some(adoption);
+        self
     }
 
     /// The caller of a request with these headers: its Bearer token must verify and belong
@@ -107,13 +116,37 @@ impl Authenticator {
         };
         let grant = found
             .map_err(store_failed)?
-            .filter(|grant| grant.expire_at_ms > now && grant.user == claims.sub)
+            .filter(|grant| grant.expire_at_ms > now && grant.user == claims.sub);
+        let caller = match grant {
+            Some(grant) => Caller {
+                user: grant.user,
+                session_id: grant.session_id,
+            },
+            None => self.adopt(claims, &verified.hash, headers, now).await?,
+        };
+        self.activity.note(&caller.user, caller.session_id, now);
+        Ok(caller)
+    }
+
+    /// The caller of a token no live session holds: the session it is adopted as, if it is
+    /// one to adopt ([`Adoption::adopt_access`]); else refused.
+    async fn adopt(
+        &self,
+        claims: &Claims,
+        hash: &TokenHash,
+        headers: &HeaderMap,
+        now: i64,
+    ) -> Result<Caller, GatewayError> {
+        let adoption = self
+            .adoption
+            .as_ref()
             .ok_or(TokenRejection::UnknownSession)?;
-        self.activity.note(&grant.user, grant.session_id, now);
-        Ok(Caller {
-            user: grant.user,
-            session_id: grant.session_id,
-        })
+        let session = adoption
+            .adopt_access(claims, hash, headers, now)
+            .await
+            .map_err(store_failed)?
+            .ok_or(TokenRejection::UnknownSession)?;
+        Ok(Caller::of(&session))
     }
 }
 

@@ -36,4 +36,6 @@ pub struct Settings {
     pub routes: RoutePolicy,
     /// `store.redis_url`, split, when the store is Redis (else empty).
     pub redis_urls: Vec<String>,
+    /// `sessions.adopt_issued_before`, ms since the epoch.
+    pub adopt_before_ms: Option<i64>,
 }

@@ -276,3 +276,25 @@ fn the_store_overrides_and_the_redis_password_come_from_the_environment() {
     let missing = config.load_redis_password(env).expect_err("missing");
     assert_eq!(invalid_key(missing), "store.redis_password_file");
 }
+
+#[test]
+fn the_adoption_instant_is_an_rfc_3339_instant_not_in_the_future() {
+    let with = |instant: &str| {
+        let mut config = preset();
+        config.sessions.adopt_issued_before = Some(instant.into());
+        config.settings()
+    };
+    let settings = with("2026-12-03T09:00:00Z").expect("a past instant");
+    assert_eq!(settings.adopt_before_ms, Some(1_796_288_400_000));
+    let settings = with("2026-12-03T10:00:00.250+01:00").expect("an offset");
+    assert_eq!(settings.adopt_before_ms, Some(1_796_288_400_250));
+    for bad in ["yesterday", "2026-12-03", "2026-12-03 09:00:00", ""] {
+        let error = with(bad).expect_err(bad);
+        assert!(error.to_string().contains("RFC 3339"), "{error}");
+        assert_eq!(invalid_key(error), "sessions.adopt_issued_before");
+    }
+    let error = with("2999-01-01T00:00:00Z").expect_err("the future");
+    assert!(error.to_string().contains("in the future"), "{error}");
+    assert_eq!(invalid_key(error), "sessions.adopt_issued_before");
+    assert_eq!(preset().settings().expect("valid").adopt_before_ms, None);
+}

@@ -9,6 +9,7 @@ use http::uri::Authority;
 use super::{Config, Settings};
 use crate::proxy::IdentityHeaders;
 use crate::routes::{RoutePattern, RoutePatterns, RoutePolicy};
+use crate::sessions::{Clock, SystemClock};
 
 /// The smallest read buffer hyper accepts.
 const MIN_READ_BUFFER_BYTES: usize = 8 * 1024;
@@ -150,6 +151,10 @@ impl Config {
                 "expected 1 to 1048576 (MiB)",
             ));
         }
+        let adopt_before_ms = match &self.sessions.adopt_issued_before {
+            Some(instant) => Some(adoption_instant(instant)?),
+            None => None,
+        };
         let routes = RoutePolicy::new(&self.sessions.endpoint, self.route_patterns()?);
         Ok(Settings {
             listen,
@@ -162,6 +167,7 @@ impl Config {
             location_header,
             routes,
             redis_urls,
+            adopt_before_ms,
             config: self,
         })
     }
@@ -397,4 +403,28 @@ fn masked(url: &str) -> String {
         }
         None => url.to_string(),
     }
+}
+
+/// `sessions.adopt_issued_before`: an RFC 3339 instant, not in the future, in ms.
+fn adoption_instant(instant: &str) -> Result<i64, ConfigError> {
+    const KEY: &str = "sessions.adopt_issued_before";
+    let parsed =
+        time::OffsetDateTime::parse(instant, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| {
+                invalid(
+                    KEY,
+                    instant,
+                    "expected an RFC 3339 instant, such as 2026-12-03T09:00:00Z",
+                )
+            })?;
+    let ms = i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| invalid(KEY, instant, "out of range"))?;
+    if ms > SystemClock.now_ms() {
+        return Err(invalid(
+            KEY,
+            instant,
+            "is in the future: only tokens issued before the gateway was put in front of the uploader may be adopted",
+        ));
+    }
+    Ok(ms)
 }

@@ -134,3 +134,23 @@ fn truncate(text: &str, max: usize) -> &str {
 
 #[cfg(test)]
 mod tests;
+
+/// Longest location value kept from the configured header.
+const MAX_LOCATION_LEN: usize = 128;
+
+/// The client's location from `header` (`sessions.location_header`), else "unknown": trimmed,
+/// without control characters, at most 128 characters.
+pub fn location(headers: &http::HeaderMap, header: Option<&http::HeaderName>) -> String {
+    header
+        .and_then(|name| headers.get(name))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_LOCATION_LEN)
+                .collect::<String>()
+        })
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| UNKNOWN.to_string())
+}

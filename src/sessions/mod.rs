@@ -12,6 +12,7 @@ pub mod metered;
 pub mod open;
 pub mod store;
 pub mod sweeper;
+pub mod tombstones;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -25,7 +25,7 @@ async fn a_login_and_three_authenticated_requests_move_the_counters_exactly() {
     let delta = |name: &str, labels: &[(&str, &str)]| {
         after.value(name, labels) - before.value(name, labels)
     };
-    assert_eq!(delta(CREATED, &[]), 1.0, "{}", after.text);
+    assert_eq!(delta(CREATED, &[("origin", "login")]), 1.0, "{}", after.text);
     assert_eq!(after.value(ACTIVE, &[]), 1.0, "{}", after.text);
     assert_eq!(
         delta(DECISIONS, &[("decision", "allowed")]),
@@ -171,7 +171,7 @@ async fn each_way_a_session_ends_is_counted_by_reason() {
     assert_eq!(revoked(&s, "password_change"), 2.0, "{}", s.text);
     assert_eq!(s.value(ACTIVE, &[]), 1.0, "bob's session stays: {}", s.text);
     // 1 + 2 + 1 + 3 logins.
-    assert_eq!(s.value(CREATED, &[]), 7.0, "{}", s.text);
+    assert_eq!(s.value(CREATED, &[("origin", "login")]), 7.0, "{}", s.text);
     for reason in ["expired", "reuse"] {
         assert_eq!(revoked(&s, reason), 0.0, "{reason}");
     }

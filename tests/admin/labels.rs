@@ -107,6 +107,7 @@ async fn labels_stay_bounded_whatever_the_paths_and_ids() {
                 "status" => value.len() == 3 && value.bytes().all(|b| b.is_ascii_digit()),
                 "decision" => ["allowed", "missing", "invalid", "expired", "revoked"]
                     .contains(&value.as_str()),
+                "origin" => ["login", "adopted"].contains(&value.as_str()),
                 "reason" => [
                     "user",
                     "all",

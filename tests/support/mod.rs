@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
-use sessiongate::sessions::{ManualClock, SledStore};
+use sessiongate::sessions::{ManualClock, SessionStore, SledStore};
 use sessiongate::{Config, Gateway, Listeners, Server};
 use share_stand_in::{StandIn, StandInConfig, TokenPair};
 use tempfile::TempDir;
@@ -259,15 +259,18 @@ impl Harness {
     }
 
     async fn start_gateway(&mut self) {
-        let store = open_store(&self.config.data_dir).await;
-        self.store = Some(store.clone());
         let settings = self.config.clone().settings().expect("the config is valid");
-        let gateway = Gateway::new(
-            &settings,
-            SECRET.as_bytes(),
-            Arc::new(store),
-            self.clock.clone(),
-        );
+        // sled in the data directory, or the Redis the config names (`store.backend`).
+        let store: Arc<dyn SessionStore> = if self.config.store.backend == "redis" {
+            sessiongate::sessions::open_store(&settings, None)
+                .await
+                .expect("the Redis store opens")
+        } else {
+            let store = open_store(&self.config.data_dir).await;
+            self.store = Some(store.clone());
+            Arc::new(store)
+        };
+        let gateway = Gateway::new(&settings, SECRET.as_bytes(), store, self.clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");

@@ -1,0 +1,175 @@
+use super::*;
+
+use crate::auth::token_hash;
+use crate::sessions::store::sled::tests::open;
+use crate::sessions::tombstones::Tombstoning;
+use crate::sessions::{Clock, ManualClock, RotatedEntry};
+
+const USER: &str = "5fc1d2e3a4b5c6d7e8f90a1b";
+/// The cut-over, in seconds (in 2026, before the clock's now).
+const BEFORE_S: i64 = 1_790_000_000;
+
+fn claims(iat: Option<f64>, lifetime_s: f64, api_key: bool) -> Claims {
+    let iat_s = iat.unwrap_or(BEFORE_S as f64 - 60.0);
+    Claims {
+        sub: USER.into(),
+        exp: iat_s + lifetime_s,
+        nbf: None,
+        iat,
+        api_key,
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn SessionStore>,
+    adoption: Adoption,
+    clock: Arc<ManualClock>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new());
+    let sled: Arc<dyn SessionStore> = Arc::new(open(dir.path().join("sessions")));
+    let before_ms = BEFORE_S * 1000;
+    let store: Arc<dyn SessionStore> = Arc::new(Tombstoning::new(
+        sled,
+        clock.clone(),
+        Adoption::horizon_ms(before_ms),
+    ));
+    let adoption = Adoption::new(before_ms, store.clone(), Arc::new(Metrics::new()), None);
+    Fixture {
+        _dir: dir,
+        store,
+        adoption,
+        clock,
+    }
+}
+
+#[tokio::test]
+async fn only_session_tokens_issued_before_the_instant_are_adoptable() {
+    let f = fixture();
+    let hash = token_hash("a token");
+    let adoptable = |claims: Claims, kind| {
+        let adoption = &f.adoption;
+        async move {
+            adoption
+                .adoptable(&claims, &hash, kind)
+                .await
+                .expect("store")
+        }
+    };
+    let before = (BEFORE_S - 60) as f64;
+    // An access token of 5 minutes and a refresh token of 14 days, issued a minute before.
+    assert_eq!(
+        adoptable(claims(Some(before), 300.0, false), TokenKind::Access).await,
+        Some((BEFORE_S - 60) * 1000)
+    );
+    assert_eq!(
+        adoptable(
+            claims(Some(before), 14.0 * 86400.0, false),
+            TokenKind::Refresh
+        )
+        .await,
+        Some((BEFORE_S - 60) * 1000)
+    );
+    // At or after the instant: never.
+    let at = BEFORE_S as f64;
+    assert_eq!(
+        adoptable(claims(Some(at), 300.0, false), TokenKind::Access).await,
+        None
+    );
+    assert_eq!(
+        adoptable(claims(Some(at + 1.0), 300.0, false), TokenKind::Refresh).await,
+        None
+    );
+    // No `iat`, an API key, or a lifetime no session token of Share has: never.
+    assert_eq!(
+        adoptable(claims(None, 300.0, false), TokenKind::Access).await,
+        None
+    );
+    assert_eq!(
+        adoptable(claims(Some(before), 300.0, true), TokenKind::Access).await,
+        None
+    );
+    assert_eq!(
+        adoptable(claims(Some(before), 86400.0, false), TokenKind::Access).await,
+        None
+    );
+    assert_eq!(
+        adoptable(
+            claims(Some(before), 31.0 * 86400.0, false),
+            TokenKind::Refresh
+        )
+        .await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_tombstoned_token_and_a_token_older_than_a_revoke_all_are_not_adoptable() {
+    let f = fixture();
+    let issued = claims(Some((BEFORE_S - 60) as f64), 300.0, false);
+    let hash = token_hash("a token");
+    f.store
+        .retire(&[RotatedEntry {
+            user: USER.into(),
+            hash,
+            session_id: SessionId([1; 12]),
+            rotated_at_ms: f.clock.now_ms(),
+            expire_at_ms: f.clock.now_ms() + 60_000,
+        }])
+        .await
+        .expect("retire");
+    let adoptable = |hash| f.adoption.adoptable(&issued, hash, TokenKind::Access);
+    assert_eq!(adoptable(&hash).await.expect("store"), None);
+    let other = token_hash("another token");
+    assert!(adoptable(&other).await.expect("store").is_some());
+
+    // Every session of the user ends: none of their tokens issued before is adoptable.
+    f.store.revoke_user(USER).await.expect("revoke_user");
+    assert_eq!(adoptable(&other).await.expect("store"), None);
+    // Another user's are.
+    let mut someone_else = issued.clone();
+    someone_else.sub = "5fc1d2e3a4b5c6d7e8f90a1c".into();
+    let found = f
+        .adoption
+        .adoptable(&someone_else, &other, TokenKind::Access)
+        .await
+        .expect("store");
+    assert!(found.is_some());
+}
+
+#[tokio::test]
+async fn an_adopted_access_token_is_a_session_until_it_expires_and_its_end_is_remembered() {
+    let f = fixture();
+    let issued = claims(Some((BEFORE_S - 60) as f64), 300.0, false);
+    let hash = token_hash("an access token");
+    let mut headers = HeaderMap::new();
+    headers.insert(USER_AGENT, "ShareX/15.0.0".parse().expect("a header value"));
+    let session = f
+        .adoption
+        .adopt_access(&issued, &hash, &headers, f.clock.now_ms())
+        .await
+        .expect("store")
+        .expect("adopted");
+    assert_eq!(session.created_at_ms, (BEFORE_S - 60) * 1000);
+    assert_eq!(session.expire_at_ms, (BEFORE_S + 240) * 1000);
+    assert_eq!(session.device.browser, "ShareX");
+    let grant = f.store.find_access(USER, &hash).await.expect("find");
+    assert_eq!(grant.map(|g| g.session_id), Some(session.session_id()));
+
+    // Revoked, it leaves a tombstone: the token is not adopted again.
+    f.store
+        .revoke(USER, session.session_id())
+        .await
+        .expect("revoke")
+        .expect("it existed");
+    assert_eq!(f.store.find_access(USER, &hash).await.expect("find"), None);
+    let again = f
+        .adoption
+        .adopt_access(&issued, &hash, &headers, f.clock.now_ms())
+        .await
+        .expect("store");
+    assert!(again.is_none(), "{again:?}");
+}

@@ -1,0 +1,175 @@
+//! A [`SessionStore`] wrapper that leaves a tombstone of every token an ending session held,
+//! for as long as that token could be adopted (`sessions.adopt_issued_before`): a token of
+//! an ended session is then never taken for one the uploader issued before the gateway.
+//!
+//! The tombstones are written *before* the session ends, so that no request sees the token
+//! both unknown and untombstoned. A tombstone is a rotated-token entry
+//! ([`SessionStore::retire`]): a later use of the token is refused like the reuse of a
+//! replaced refresh token. Ending every session of a user leaves one mark for the user
+//! instead ([`all_ended_mark`]): no token of theirs issued before it is adopted.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha512};
+
+use super::store::{
+    AccessGrant, RotatedEntry, RotatedToken, Rotation, SessionStore, StoreError, Touch,
+};
+use super::{Clock, Session, SessionId};
+use crate::auth::TokenHash;
+
+/// The key of the mark left when every session of `user` ends: the SHA-512 of a text no
+/// token is (a JWT has two dots), so it is nobody's token hash.
+pub fn all_ended_mark(user: &str) -> TokenHash {
+    Sha512::digest(format!("sessiongate: every session of {user} ended").as_bytes()).into()
+}
+
+/// Passes every call on to the inner store, tombstoning the tokens of ending sessions.
+pub struct Tombstoning {
+    inner: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+    /// When the last adoptable token expires: the mark of a user is kept until then.
+    horizon_ms: i64,
+}
+
+impl Tombstoning {
+    /// Wraps `inner`; `horizon_ms` is when the last token that could be adopted expires.
+    pub fn new(inner: Arc<dyn SessionStore>, clock: Arc<dyn Clock>, horizon_ms: i64) -> Self {
+        Tombstoning {
+            inner,
+            clock,
+            horizon_ms,
+        }
+    }
+
+    /// Tombstones of a session's tokens, until the session would have expired.
+    fn tombstones(session: &Session, now_ms: i64) -> [RotatedEntry; 2] {
+        [session.access_hash, session.refresh_hash].map(|hash| RotatedEntry {
+            user: session.user.clone(),
+            hash,
+            session_id: session.session_id(),
+            rotated_at_ms: now_ms,
+            expire_at_ms: session.expire_at_ms,
+        })
+    }
+}
+
+#[async_trait]
+impl SessionStore for Tombstoning {
+    async fn create(&self, session: &Session) -> Result<Vec<SessionId>, StoreError> {
+        self.inner.create(session).await
+    }
+
+    async fn find_access(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<AccessGrant>, StoreError> {
+        self.inner.find_access(user, hash).await
+    }
+
+    fn find_access_now(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Option<Result<Option<AccessGrant>, StoreError>> {
+        self.inner.find_access_now(user, hash)
+    }
+
+    async fn find_refresh(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<Session>, StoreError> {
+        self.inner.find_refresh(user, hash).await
+    }
+
+    /// The replaced access token is tombstoned (the store remembers the replaced refresh
+    /// token itself).
+    async fn rotate(
+        &self,
+        user: &str,
+        id: SessionId,
+        rotation: Rotation,
+    ) -> Result<Option<Session>, StoreError> {
+        if let Some(session) = self.inner.get(user, id).await? {
+            let [access, _] = Self::tombstones(&session, self.clock.now_ms());
+            self.inner.retire(&[access]).await?;
+        }
+        self.inner.rotate(user, id, rotation).await
+    }
+
+    async fn find_rotated(
+        &self,
+        user: &str,
+        hash: &TokenHash,
+    ) -> Result<Option<RotatedToken>, StoreError> {
+        self.inner.find_rotated(user, hash).await
+    }
+
+    async fn revoke(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
+        if let Some(session) = self.inner.get(user, id).await? {
+            let tombstones = Self::tombstones(&session, self.clock.now_ms());
+            self.inner.retire(&tombstones).await?;
+        }
+        self.inner.revoke(user, id).await
+    }
+
+    async fn revoke_user(&self, user: &str) -> Result<usize, StoreError> {
+        let now_ms = self.clock.now_ms();
+        let mark = RotatedEntry {
+            user: user.to_string(),
+            hash: all_ended_mark(user),
+            session_id: SessionId([0; 12]),
+            rotated_at_ms: now_ms,
+            expire_at_ms: self.horizon_ms.max(now_ms + 1),
+        };
+        self.inner.retire(&[mark]).await?;
+        self.inner.revoke_user(user).await
+    }
+
+    async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError> {
+        self.inner.list_user(user).await
+    }
+
+    async fn get(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.inner.get(user, id).await
+    }
+
+    async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError> {
+        self.inner.sweep_expired(now_ms).await
+    }
+
+    async fn count(&self) -> Result<usize, StoreError> {
+        self.inner.count().await
+    }
+
+    async fn touch(&self, touches: &[Touch]) -> Result<(), StoreError> {
+        self.inner.touch(touches).await
+    }
+
+    async fn last_active(
+        &self,
+        user: &str,
+        ids: &[SessionId],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        self.inner.last_active(user, ids).await
+    }
+
+    async fn find_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.inner.find_by_id(id).await
+    }
+
+    async fn retire(&self, tokens: &[RotatedEntry]) -> Result<(), StoreError> {
+        self.inner.retire(tokens).await
+    }
+
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
