@@ -8,7 +8,9 @@ use std::time::Duration;
 use http::StatusCode;
 
 use crate::child::{PRESET, run_to_end, sessiongate};
-use crate::gateway::{Launch, RunningGateway, call, login, start_gateway, start_gateway_in};
+use crate::gateway::{
+    Launch, RunningGateway, call, list_sessions, login, start_gateway, start_gateway_in,
+};
 
 /// `compact` with the preset and `extra` arguments, on the store in `work/sessions`: status,
 /// stdout and stderr.
@@ -28,19 +30,7 @@ async fn compact_refuses_a_running_gateways_store_then_keeps_every_session() {
     let gateway = start_gateway(Launch::Preset).await;
     let (access, _) = login(&gateway).await;
     let bearer = format!("Bearer {access}");
-    let list = |main| {
-        let bearer = bearer.clone();
-        async move {
-            call(
-                main,
-                "GET",
-                "/api/account/sessions",
-                &[("authorization", &bearer)],
-                None,
-            )
-            .await
-        }
-    };
+    let list = |main| list_sessions(main, &access);
     let (status, before) = list(gateway.main).await;
     assert_eq!(status, StatusCode::OK, "{before}");
     assert_eq!(before["total"], 1, "{before}");

@@ -164,6 +164,19 @@ pub(crate) async fn call(
         .unwrap_or_else(|_| panic!("{method} {path}: no answer within 10 s"))
 }
 
+/// `GET /api/account/sessions` on `main` with the access token `access`: status and body.
+pub(crate) async fn list_sessions(main: SocketAddr, access: &str) -> (StatusCode, Value) {
+    let bearer = format!("Bearer {access}");
+    call(
+        main,
+        "GET",
+        "/api/account/sessions",
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await
+}
+
 /// Logs alice in through the gateway: her access and refresh tokens.
 pub(crate) async fn login(gateway: &RunningGateway) -> (String, String) {
     let (status, body) = call(

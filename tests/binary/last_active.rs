@@ -6,18 +6,12 @@ use std::time::Duration;
 use http::StatusCode;
 use serde_json::Value;
 
-use crate::gateway::{Launch, RunningGateway, call, login, start_gateway, start_gateway_in};
+use crate::gateway::{
+    Launch, RunningGateway, list_sessions, login, start_gateway, start_gateway_in,
+};
 
 async fn list(gateway: &RunningGateway, access: &str) -> Value {
-    let bearer = format!("Bearer {access}");
-    let (status, body) = call(
-        gateway.main,
-        "GET",
-        "/api/account/sessions",
-        &[("authorization", &bearer)],
-        None,
-    )
-    .await;
+    let (status, body) = list_sessions(gateway.main, access).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
