@@ -25,7 +25,12 @@ async fn a_login_and_three_authenticated_requests_move_the_counters_exactly() {
     let delta = |name: &str, labels: &[(&str, &str)]| {
         after.value(name, labels) - before.value(name, labels)
     };
-    assert_eq!(delta(CREATED, &[("origin", "login")]), 1.0, "{}", after.text);
+    assert_eq!(
+        delta(CREATED, &[("origin", "login")]),
+        1.0,
+        "{}",
+        after.text
+    );
     assert_eq!(after.value(ACTIVE, &[]), 1.0, "{}", after.text);
     assert_eq!(
         delta(DECISIONS, &[("decision", "allowed")]),
