@@ -24,12 +24,10 @@ use crate::sessions::store::StoreError;
 use crate::sessions::tombstones::all_ended_mark;
 use crate::sessions::{Device, RotatedEntry, Session, SessionId, SessionStore, device};
 
-/// The longest-lived access token adopted: Share's live 5 minutes, its API keys at least a
-/// day.
-pub const MAX_ACCESS_LIFETIME_MS: i64 = 60 * 60 * 1000;
-
-/// The longest-lived refresh token adopted: Share's live 14 days.
-pub const MAX_REFRESH_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+pub use crate::sessions::tombstones::{
+    MAX_ADOPTED_ACCESS_LIFETIME_MS as MAX_ACCESS_LIFETIME_MS,
+    MAX_ADOPTED_REFRESH_LIFETIME_MS as MAX_REFRESH_LIFETIME_MS,
+};
 
 /// The refresh hash of a session adopted from its access token (`access_hash`), whose
 /// refresh token is not known: the SHA-512 of the access token's hash, which no token has.
@@ -130,11 +128,6 @@ impl Adoption {
             "session adopted from an access token issued before the gateway"
         );
         Ok(Some(session))
-    }
-
-    /// When the last token this could adopt expires: tombstones are kept until then.
-    pub fn horizon_ms(before_ms: i64) -> i64 {
-        before_ms.saturating_add(MAX_REFRESH_LIFETIME_MS)
     }
 
     /// When a verified token that no live session holds was issued (ms), if it is to be

@@ -63,11 +63,7 @@ impl Gateway {
         let metrics = Arc::new(Metrics::new());
         let mut store: Arc<dyn SessionStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let adoption = settings.adopt_before_ms.map(|before_ms| {
-            store = Arc::new(Tombstoning::new(
-                store.clone(),
-                clock.clone(),
-                Adoption::horizon_ms(before_ms),
-            ));
+            store = Arc::new(Tombstoning::new(store.clone(), clock.clone(), before_ms));
             Arc::new(Adoption::new(
                 before_ms,
                 store.clone(),

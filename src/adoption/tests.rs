@@ -3,7 +3,7 @@ use super::*;
 use crate::auth::token_hash;
 use crate::sessions::store::sled::tests::open;
 use crate::sessions::tombstones::Tombstoning;
-use crate::sessions::{Clock, ManualClock, RotatedEntry};
+use crate::sessions::{Clock, Device, ManualClock, RotatedEntry, Session};
 
 const USER: &str = "5fc1d2e3a4b5c6d7e8f90a1b";
 /// The cut-over, in seconds (in 2026, before the clock's now).
@@ -32,11 +32,7 @@ fn fixture() -> Fixture {
     let clock = Arc::new(ManualClock::new());
     let sled: Arc<dyn SessionStore> = Arc::new(open(dir.path().join("sessions")));
     let before_ms = BEFORE_S * 1000;
-    let store: Arc<dyn SessionStore> = Arc::new(Tombstoning::new(
-        sled,
-        clock.clone(),
-        Adoption::horizon_ms(before_ms),
-    ));
+    let store: Arc<dyn SessionStore> = Arc::new(Tombstoning::new(sled, clock.clone(), before_ms));
     let adoption = Adoption::new(before_ms, store.clone(), Arc::new(Metrics::new()), None);
     Fixture {
         _dir: dir,
@@ -172,4 +168,52 @@ async fn an_adopted_access_token_is_a_session_until_it_expires_and_its_end_is_re
         .await
         .expect("store");
     assert!(again.is_none(), "{again:?}");
+}
+
+#[tokio::test]
+async fn only_sessions_that_may_hold_older_tokens_leave_tombstones() {
+    let f = fixture();
+    let now = f.clock.now_ms();
+    let session = |n: u8, updated_at_ms: i64| Session {
+        id: [n; 12],
+        user: USER.into(),
+        access_hash: token_hash(&format!("access {n}")),
+        refresh_hash: token_hash(&format!("refresh {n}")),
+        device: Device::from_user_agent(None),
+        location: "unknown".into(),
+        created_at_ms: updated_at_ms,
+        updated_at_ms,
+        expire_at_ms: now + 14 * 86_400_000,
+    };
+    // Learned before the instant: its tokens may be adoptable, and are tombstoned.
+    let older = session(1, (BEFORE_S - 60) * 1000);
+    // Learned long after it: its tokens never are, and nothing is written.
+    let newer = session(2, now);
+    for s in [&older, &newer] {
+        f.store.create(s).await.expect("create");
+        f.store.revoke(USER, s.session_id()).await.expect("revoke");
+    }
+    let tombstoned = |hash| {
+        let store = &f.store;
+        async move {
+            store
+                .find_rotated(USER, hash)
+                .await
+                .expect("find")
+                .is_some()
+        }
+    };
+    assert!(tombstoned(&older.access_hash).await);
+    assert!(tombstoned(&older.refresh_hash).await);
+    // An access token's tombstone lasts as long as an adoptable access token lives; the
+    // refresh token's until the session would have expired.
+    f.store
+        .sweep_expired(now + MAX_ACCESS_LIFETIME_MS + 1)
+        .await
+        .expect("sweep");
+    assert!(!tombstoned(&older.access_hash).await);
+    assert!(tombstoned(&older.refresh_hash).await);
+    for hash in [&newer.access_hash, &newer.refresh_hash] {
+        assert_eq!(f.store.find_rotated(USER, hash).await.expect("find"), None);
+    }
 }

@@ -25,33 +25,57 @@ pub fn all_ended_mark(user: &str) -> TokenHash {
     Sha512::digest(format!("sessiongate: every session of {user} ended").as_bytes()).into()
 }
 
+/// The longest-lived access token adopted: Share's live 5 minutes, its API keys at least a
+/// day. A tombstone of an access token is kept this long.
+pub const MAX_ADOPTED_ACCESS_LIFETIME_MS: i64 = 60 * 60 * 1000;
+
+/// The longest-lived refresh token adopted: Share's live 14 days.
+pub const MAX_ADOPTED_REFRESH_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// How far the uploader's clock may be behind the gateway's: a session whose tokens the
+/// gateway learned later than this after the instant holds no token issued before it.
+const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
 /// Passes every call on to the inner store, tombstoning the tokens of ending sessions.
 pub struct Tombstoning {
     inner: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
-    /// When the last adoptable token expires: the mark of a user is kept until then.
-    horizon_ms: i64,
+    /// `sessions.adopt_issued_before`, ms since the epoch.
+    before_ms: i64,
 }
 
 impl Tombstoning {
-    /// Wraps `inner`; `horizon_ms` is when the last token that could be adopted expires.
-    pub fn new(inner: Arc<dyn SessionStore>, clock: Arc<dyn Clock>, horizon_ms: i64) -> Self {
+    /// Wraps `inner`, for adoption of the tokens issued before `before_ms`.
+    pub fn new(inner: Arc<dyn SessionStore>, clock: Arc<dyn Clock>, before_ms: i64) -> Self {
         Tombstoning {
             inner,
             clock,
-            horizon_ms,
+            before_ms,
         }
     }
 
-    /// Tombstones of a session's tokens, until the session would have expired.
-    fn tombstones(session: &Session, now_ms: i64) -> [RotatedEntry; 2] {
-        [session.access_hash, session.refresh_hash].map(|hash| RotatedEntry {
+    /// Tombstones of a session's access and refresh tokens, if they may have been issued
+    /// before the instant (else they can never be adopted, and need none): the access
+    /// token's for as long as an adoptable access token lives, the refresh token's until
+    /// the session would have expired.
+    fn tombstones(&self, session: &Session, now_ms: i64) -> Option<[RotatedEntry; 2]> {
+        if session.updated_at_ms > self.before_ms.saturating_add(CLOCK_SKEW_MS) {
+            return None;
+        }
+        let entry = |hash, expire_at_ms| RotatedEntry {
             user: session.user.clone(),
             hash,
             session_id: session.session_id(),
             rotated_at_ms: now_ms,
-            expire_at_ms: session.expire_at_ms,
-        })
+            expire_at_ms,
+        };
+        let access_until = session
+            .expire_at_ms
+            .min(now_ms.saturating_add(MAX_ADOPTED_ACCESS_LIFETIME_MS));
+        Some([
+            entry(session.access_hash, access_until),
+            entry(session.refresh_hash, session.expire_at_ms),
+        ])
     }
 }
 
@@ -93,8 +117,8 @@ impl SessionStore for Tombstoning {
         id: SessionId,
         rotation: Rotation,
     ) -> Result<Option<Session>, StoreError> {
-        if let Some(session) = self.inner.get(user, id).await? {
-            let [access, _] = Self::tombstones(&session, self.clock.now_ms());
+        let session = self.inner.get(user, id).await?;
+        if let Some([access, _]) = session.and_then(|s| self.tombstones(&s, self.clock.now_ms())) {
             self.inner.retire(&[access]).await?;
         }
         self.inner.rotate(user, id, rotation).await
@@ -109,8 +133,8 @@ impl SessionStore for Tombstoning {
     }
 
     async fn revoke(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
-        if let Some(session) = self.inner.get(user, id).await? {
-            let tombstones = Self::tombstones(&session, self.clock.now_ms());
+        let session = self.inner.get(user, id).await?;
+        if let Some(tombstones) = session.and_then(|s| self.tombstones(&s, self.clock.now_ms())) {
             self.inner.retire(&tombstones).await?;
         }
         self.inner.revoke(user, id).await
@@ -123,7 +147,11 @@ impl SessionStore for Tombstoning {
             hash: all_ended_mark(user),
             session_id: SessionId([0; 12]),
             rotated_at_ms: now_ms,
-            expire_at_ms: self.horizon_ms.max(now_ms + 1),
+            // Every token adoptable was issued before the instant, and has expired by then.
+            expire_at_ms: self
+                .before_ms
+                .saturating_add(MAX_ADOPTED_REFRESH_LIFETIME_MS)
+                .max(now_ms + 1),
         };
         self.inner.retire(&[mark]).await?;
         self.inner.revoke_user(user).await
