@@ -14,7 +14,6 @@
 
 use std::sync::Arc;
 
-use http::header::USER_AGENT;
 use http::{HeaderMap, HeaderName};
 use sha2::{Digest, Sha512};
 
@@ -108,7 +107,7 @@ impl Adoption {
         let Some(issued_ms) = self.adoptable(claims, hash, TokenKind::Access).await? else {
             return Ok(None);
         };
-        let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+        let user_agent = device::user_agent(headers);
         let session = Session {
             id: SessionId::generate(now_ms).0,
             user: claims.sub.clone(),

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use http::header::{ACCEPT_ENCODING, CONTENT_TYPE, USER_AGENT};
+use http::header::{ACCEPT_ENCODING, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use serde::Deserialize;
 
@@ -22,7 +22,7 @@ use crate::body::{Body, Captured, capture, full};
 use crate::error::{GatewayError, store_failed};
 use crate::metrics::{Metrics, Origin, RevokeReason};
 use crate::routes::Route;
-use crate::sessions::{Clock, Device, Rotation, Session, SessionId, SessionStore};
+use crate::sessions::{Clock, Device, Rotation, Session, SessionId, SessionStore, device};
 
 /// What the lifecycle routes need: the store, the verifier of the uploader's tokens, and the
 /// settings of `[sessions]`.
@@ -107,11 +107,7 @@ impl Lifecycle {
     ) -> Result<(Request<Body>, Pending), GatewayError> {
         match route {
             Route::Login => {
-                let user_agent = request
-                    .headers()
-                    .get(USER_AGENT)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
+                let user_agent = device::user_agent(request.headers()).map(str::to_string);
                 let location = self.location(request.headers());
                 let pending = Pending::Login {
                     user_agent,
@@ -349,10 +345,7 @@ impl Lifecycle {
             issued_ms,
             hash,
             expire_at_ms: seconds_to_ms(claims.exp),
-            user_agent: headers
-                .get(USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            user_agent: device::user_agent(headers).map(str::to_string),
             location: self.location(headers),
         }))
     }
@@ -493,7 +486,7 @@ impl Lifecycle {
 
     /// The client's location from the configured header, else "unknown".
     fn location(&self, headers: &HeaderMap) -> String {
-        crate::sessions::device::location(headers, self.location_header.as_ref())
+        device::location(headers, self.location_header.as_ref())
     }
 }
 

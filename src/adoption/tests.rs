@@ -1,12 +1,14 @@
 use super::*;
 
+use http::header::USER_AGENT;
+
 use crate::auth::token_hash;
 use crate::sessions::store::sled::tests::open;
-use crate::sessions::tombstones::Tombstoning;
+use crate::sessions::tombstones::{Tombstoning, all_ended_mark};
 use crate::sessions::{Clock, Device, ManualClock, RotatedEntry, Session};
 
 const USER: &str = "5fc1d2e3a4b5c6d7e8f90a1b";
-/// The cut-over, in seconds (in 2026, before the clock's now).
+/// The cut-over, in seconds (the fixture's clock is a day later).
 const BEFORE_S: i64 = 1_790_000_000;
 
 fn claims(iat: Option<f64>, lifetime_s: f64, api_key: bool) -> Claims {
@@ -29,7 +31,9 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
+    // A day after the cut-over: tokens issued before it may still be alive.
     let clock = Arc::new(ManualClock::new());
+    clock.advance_seconds(BEFORE_S + 86_400 - clock.now_ms() / 1000);
     let sled: Arc<dyn SessionStore> = Arc::new(open(dir.path().join("sessions")));
     let before_ms = BEFORE_S * 1000;
     let store: Arc<dyn SessionStore> = Arc::new(Tombstoning::new(sled, clock.clone(), before_ms));
@@ -215,5 +219,33 @@ async fn only_sessions_that_may_hold_older_tokens_leave_tombstones() {
     assert!(tombstoned(&older.refresh_hash).await);
     for hash in [&newer.access_hash, &newer.refresh_hash] {
         assert_eq!(f.store.find_rotated(USER, hash).await.expect("find"), None);
+    }
+}
+
+#[tokio::test]
+async fn once_no_adoptable_token_can_be_alive_nothing_is_tombstoned() {
+    let f = fixture();
+    // A month and a day after the cut-over: every adoptable token has expired.
+    f.clock.advance_seconds(30 * 86_400 + 600);
+    let now = f.clock.now_ms();
+    let older = Session {
+        id: [3; 12],
+        user: USER.into(),
+        access_hash: token_hash("access 3"),
+        refresh_hash: token_hash("refresh 3"),
+        device: Device::from_user_agent(None),
+        location: "unknown".into(),
+        created_at_ms: (BEFORE_S - 60) * 1000,
+        updated_at_ms: (BEFORE_S - 60) * 1000,
+        expire_at_ms: now + 86_400_000,
+    };
+    f.store.create(&older).await.expect("create");
+    f.store
+        .revoke(USER, older.session_id())
+        .await
+        .expect("revoke");
+    f.store.revoke_user(USER).await.expect("revoke_user");
+    for hash in [older.access_hash, older.refresh_hash, all_ended_mark(USER)] {
+        assert_eq!(f.store.find_rotated(USER, &hash).await.expect("find"), None);
     }
 }

@@ -135,6 +135,13 @@ fn truncate(text: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests;
 
+/// The request's User-Agent, if it is text.
+pub fn user_agent(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// Longest location value kept from the configured header.
 const MAX_LOCATION_LEN: usize = 128;
 

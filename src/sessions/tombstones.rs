@@ -54,6 +54,16 @@ impl Tombstoning {
         }
     }
 
+    /// Whether a token issued before the instant, living at most `lifetime_ms`, may still
+    /// be alive: once none can, nothing needs a tombstone, and the store is not read for one.
+    fn adoptable_alive(&self, lifetime_ms: i64) -> bool {
+        let until = self
+            .before_ms
+            .saturating_add(lifetime_ms)
+            .saturating_add(CLOCK_SKEW_MS);
+        self.clock.now_ms() <= until
+    }
+
     /// Tombstones of a session's access and refresh tokens, if they may have been issued
     /// before the instant (else they can never be adopted, and need none): the access
     /// token's for as long as an adoptable access token lives, the refresh token's until
@@ -117,9 +127,13 @@ impl SessionStore for Tombstoning {
         id: SessionId,
         rotation: Rotation,
     ) -> Result<Option<Session>, StoreError> {
-        let session = self.inner.get(user, id).await?;
-        if let Some([access, _]) = session.and_then(|s| self.tombstones(&s, self.clock.now_ms())) {
-            self.inner.retire(&[access]).await?;
+        if self.adoptable_alive(MAX_ADOPTED_ACCESS_LIFETIME_MS) {
+            let session = self.inner.get(user, id).await?;
+            if let Some([access, _]) =
+                session.and_then(|s| self.tombstones(&s, self.clock.now_ms()))
+            {
+                self.inner.retire(&[access]).await?;
+            }
         }
         self.inner.rotate(user, id, rotation).await
     }
@@ -133,14 +147,20 @@ impl SessionStore for Tombstoning {
     }
 
     async fn revoke(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
-        let session = self.inner.get(user, id).await?;
-        if let Some(tombstones) = session.and_then(|s| self.tombstones(&s, self.clock.now_ms())) {
-            self.inner.retire(&tombstones).await?;
+        if self.adoptable_alive(MAX_ADOPTED_REFRESH_LIFETIME_MS) {
+            let session = self.inner.get(user, id).await?;
+            if let Some(tombstones) = session.and_then(|s| self.tombstones(&s, self.clock.now_ms()))
+            {
+                self.inner.retire(&tombstones).await?;
+            }
         }
         self.inner.revoke(user, id).await
     }
 
     async fn revoke_user(&self, user: &str) -> Result<usize, StoreError> {
+        if !self.adoptable_alive(MAX_ADOPTED_REFRESH_LIFETIME_MS) {
+            return self.inner.revoke_user(user).await;
+        }
         let now_ms = self.clock.now_ms();
         let mark = RotatedEntry {
             user: user.to_string(),

@@ -3,13 +3,12 @@
 
 use std::path::Path;
 use std::process::ExitStatus;
-use std::time::Duration;
 
 use http::StatusCode;
 
 use crate::child::{PRESET, run_to_end, sessiongate};
 use crate::gateway::{
-    Launch, RunningGateway, call, list_sessions, login, start_gateway, start_gateway_in,
+    Launch, call, list_sessions, login, start_gateway, start_gateway_in, stop_gracefully,
 };
 
 /// `compact` with the preset and `extra` arguments, on the store in `work/sessions`: status,
@@ -45,12 +44,7 @@ async fn compact_refuses_a_running_gateways_store_then_keeps_every_session() {
     assert_eq!(list(gateway.main).await, (StatusCode::OK, before.clone()));
 
     // Stopped, the store is compacted into another directory, then in place...
-    let RunningGateway {
-        mut child, work, ..
-    } = gateway;
-    child.terminate();
-    let status = child.wait_exit(Duration::from_secs(15)).await;
-    assert!(status.success(), "the gateway stops: {status}");
+    let work = stop_gracefully(gateway).await;
     let (status, stdout, stderr) = compact(work.path(), &["--to", "copy"]).await;
     assert_eq!(status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
     assert!(stdout.contains("point data_dir at it"), "stdout: {stdout}");

@@ -164,6 +164,17 @@ pub(crate) async fn call(
         .unwrap_or_else(|_| panic!("{method} {path}: no answer within 10 s"))
 }
 
+/// Stops the child with SIGTERM, asserts it exits 0, and gives back its working directory.
+pub(crate) async fn stop_gracefully(gateway: RunningGateway) -> TempDir {
+    let RunningGateway {
+        mut child, work, ..
+    } = gateway;
+    child.terminate();
+    let status = child.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "the gateway stops: {status}");
+    work
+}
+
 /// `GET /api/account/sessions` on `main` with the access token `access`: status and body.
 pub(crate) async fn list_sessions(main: SocketAddr, access: &str) -> (StatusCode, Value) {
     let bearer = format!("Bearer {access}");

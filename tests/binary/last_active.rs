@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde_json::Value;
 
 use crate::gateway::{
-    Launch, RunningGateway, list_sessions, login, start_gateway, start_gateway_in,
+    Launch, RunningGateway, list_sessions, login, start_gateway, start_gateway_in, stop_gracefully,
 };
 
 async fn list(gateway: &RunningGateway, access: &str) -> Value {
@@ -44,12 +44,7 @@ async fn a_sessions_last_use_is_written_at_a_graceful_stop_and_listed_after_the_
     );
 
     // Stopped gracefully, started again on the same store.
-    let RunningGateway {
-        mut child, work, ..
-    } = gateway;
-    child.terminate();
-    let status = child.wait_exit(Duration::from_secs(15)).await;
-    assert!(status.success(), "the gateway stops: {status}");
+    let work = stop_gracefully(gateway).await;
     let gateway = start_gateway_in(Launch::Preset, work).await;
 
     // The new process has not seen the second session used: what it lists is the store's.
