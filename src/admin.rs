@@ -2,6 +2,10 @@
 //! `/readyz` (the store answers and the upstream answered recently), and
 //! `POST /reload-tls`. Also the client side of `sessiongate healthcheck`.
 
+mod token;
+
+pub use token::AdminToken;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -162,6 +162,7 @@ impl Config {
             location_header,
             routes,
             redis_urls,
+            admin_token: None,
             config: self,
         })
     }
