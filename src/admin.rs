@@ -1,9 +1,14 @@
 //! The admin listener: `/metrics` (Prometheus text format), `/healthz` (the process is up),
 //! `/readyz` (the store answers and the upstream answered recently), and
-//! `POST /reload-tls`. Also the client side of `sessiongate healthcheck`.
+//! `POST /reload-tls`; and, behind the admin token, the operators' session routes under
+//! `/admin/` ([`routes`], calling [`sessions`]). Also the client side of
+//! `sessiongate healthcheck`.
 
+pub mod routes;
+pub mod sessions;
 mod token;
 
+pub use sessions::SessionAdmin;
 pub use token::AdminToken;
 
 use std::net::SocketAddr;
@@ -38,6 +43,10 @@ pub struct Admin {
     pub clock: Arc<dyn Clock>,
     /// The served certificate, when the main listener speaks TLS.
     pub tls: Option<Arc<CertStore>>,
+    /// The operators' session calls.
+    pub sessions: SessionAdmin,
+    /// The admin token; `None`: the session routes are off.
+    pub token: Option<AdminToken>,
 }
 
 impl Admin {
@@ -49,6 +58,13 @@ impl Admin {
             upstream: gateway.upstream().clone(),
             clock: gateway.clock().clone(),
             tls,
+            sessions: SessionAdmin::new(
+                gateway.store().clone(),
+                gateway.clock().clone(),
+                gateway.activity().clone(),
+                Some(gateway.metrics().clone()),
+            ),
+            token: gateway.admin_token().cloned(),
         }
     }
 }
@@ -56,6 +72,9 @@ impl Admin {
 impl Admin {
     /// Answers one admin request.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Body> {
+        if routes::is_admin_path(request.uri().path()) {
+            return routes::answer(&self.sessions, self.token.as_ref(), &request).await;
+        }
         match (request.method(), request.uri().path()) {
             (&Method::GET, "/metrics") => {
                 // The store's own count (a store that does not answer leaves the last one).
