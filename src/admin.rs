@@ -2,8 +2,9 @@
 //! `/readyz` (the store answers and the upstream answered recently), and
 //! `POST /reload-tls`; and, behind the admin token, the operators' session routes under
 //! `/admin/` ([`routes`], calling [`sessions`]). Also the client side of
-//! `sessiongate healthcheck`.
+//! `sessiongate healthcheck` and `sessiongate sessions` ([`client`]).
 
+pub mod client;
 pub mod routes;
 pub mod sessions;
 mod token;
@@ -156,15 +157,7 @@ impl Admin {
 /// `sessiongate healthcheck`: GETs `/healthz` on the admin listener; true on a 200. A
 /// wildcard listen address is reached on loopback.
 pub async fn healthcheck(admin: SocketAddr) -> Result<(), String> {
-    let target = match admin.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => {
-            SocketAddr::from(([127, 0, 0, 1], admin.port()))
-        }
-        ip if ip.is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, admin.port()))
-        }
-        _ => admin,
-    };
+    let target = client::reachable(admin);
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(target)
             .await
