@@ -261,7 +261,12 @@ impl Harness {
     async fn start_gateway(&mut self) {
         let store = open_store(&self.config.data_dir).await;
         self.store = Some(store.clone());
+        let admin_token = self
+            .config
+            .load_admin_token(|_| None)
+            .expect("a valid admin token");
         let settings = self.config.clone().settings().expect("the config is valid");
+        let settings = settings.with_admin_token(admin_token);
         let gateway = Gateway::new(
             &settings,
             SECRET.as_bytes(),
