@@ -146,12 +146,12 @@ pub async fn run(
             text(&answer["user"])
         ),
         Action::RevokeUser(user) => format!(
-            "revoked {} sessions of user {user} (request id {request_id})\n",
-            answer["revoked"]
+            "revoked {} of user {user} (request id {request_id})\n",
+            counted(&answer["revoked"], "session")
         ),
         Action::Count => format!(
-            "{} sessions in the store (expired ones not yet swept included)\n",
-            answer["sessions"]
+            "{} in the store (expired ones not yet swept included)\n",
+            counted(&answer["sessions"], "session")
         ),
     })
 }
@@ -190,7 +190,11 @@ async fn over_http(
     };
     let (status, body) = admin_request(admin, method, &path, token, request_id, ANSWER_WITHIN)
         .await
-        .map_err(|e| Failure(format!("the admin listener: {e}")))?;
+        .map_err(|e| {
+            Failure(format!(
+                "the admin listener: {e} (is the gateway running? with it stopped, use --direct)"
+            ))
+        })?;
     let code = body["code"].as_str().unwrap_or_default();
     match (status, code) {
         (StatusCode::OK, _) => Ok(body),
@@ -263,6 +267,14 @@ fn not_found(action: &Action) -> Failure {
     }
 }
 
+/// `1 session`, `2 sessions` (with `noun` = `session`).
+fn counted(count: &Value, noun: &str) -> String {
+    match count.as_u64() {
+        Some(1) => format!("1 {noun}"),
+        _ => format!("{count} {noun}s"),
+    }
+}
+
 /// A JSON string's text, or the value as JSON.
 fn text(value: &Value) -> String {
     match value {
@@ -286,10 +298,21 @@ fn table(listing: &Value) -> String {
             .collect::<String>()
             .replace('T', " ")
     };
+    // `Chrome 87.0.4280.88, Linux (pc)`, leaving out what is unknown.
     let device = |d: &Value| {
-        let mut shown = format!("{} {}", text(&d["browser"]), text(&d["version"]));
-        shown.push_str(&format!(", {} ({})", text(&d["os"]), text(&d["platform"])));
-        shown
+        let known = |field: &str| Some(text(&d[field])).filter(|v| v != "unknown");
+        let client = [known("browser"), known("version")].into_iter().flatten();
+        let mut parts = vec![client.collect::<Vec<_>>().join(" ")];
+        parts.extend(known("os"));
+        parts.retain(|p| !p.is_empty());
+        let mut shown = parts.join(", ");
+        if let Some(platform) = known("platform") {
+            shown.push_str(&format!(" ({platform})"));
+        }
+        match shown.trim() {
+            "" => "unknown".to_string(),
+            shown => shown.to_string(),
+        }
     };
     let mut rows: Vec<[String; 6]> = vec![[
         "SESSION".to_string(),
@@ -321,7 +344,8 @@ fn table(listing: &Value) -> String {
     let widths: Vec<usize> = (0..6)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
-    let mut out = format!("user {user}: {} live sessions\n", sessions.len());
+    let live = counted(&sessions.len().into(), "live session");
+    let mut out = format!("user {user}: {live}\n");
     for row in &rows {
         let cells: Vec<String> = row
             .iter()

@@ -84,7 +84,7 @@ fn a_listing_prints_as_a_table_without_control_characters() {
     });
     let shown = table(&listing);
     let lines: Vec<&str> = shown.lines().collect();
-    assert_eq!(lines[0], "user alice: 1 live sessions");
+    assert_eq!(lines[0], "user alice: 1 live session");
     assert!(lines[1].starts_with("SESSION "), "{shown}");
     assert!(lines[2].starts_with(ID), "{shown}");
     for part in [
@@ -97,6 +97,16 @@ fn a_listing_prints_as_a_table_without_control_characters() {
         assert!(lines[2].contains(part), "{part} in {shown}");
     }
     assert!(!shown.contains('\u{1b}'));
+    let unknown = serde_json::json!({"user": "bob", "total": 1, "sessions": [{
+        "device": {"browser": "unknown", "version": "unknown", "platform": "unknown", "os": "unknown"},
+        "_id": ID, "location": "unknown",
+    }]});
+    let row = table(&unknown).lines().nth(2).expect("a row").to_string();
+    assert!(row.contains("  unknown  unknown"), "{row}");
+    let partly = serde_json::json!({"browser": "curl", "version": "8.5.0", "platform": "unknown", "os": "unknown"});
+    let partly = serde_json::json!({"user": "bob", "sessions": [{"device": partly, "_id": ID}]});
+    let shown = table(&partly);
+    assert!(shown.contains("  curl 8.5.0  "), "{shown}");
     let empty = serde_json::json!({"user": "bob", "sessions": [], "total": 0});
     assert_eq!(table(&empty), "user bob: no live sessions\n");
 }
