@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 use serde_json::Value;
+use sessiongate::config::StoreConfig;
 use sessiongate::sessions::{ManualClock, open_store};
 use sessiongate::{Config, Gateway, Listeners, Server};
 use sessiongate_testkit::RedisServer;
@@ -25,10 +26,15 @@ struct Replica {
 
 impl Replica {
     async fn start(redis: &RedisServer, uploader: &StandIn, clock: Arc<ManualClock>) -> Replica {
-        let mut config = Config::default();
-        config.upstream = uploader.url();
-        config.store.backend = "redis".into();
-        config.store.redis_url = redis.url();
+        let config = Config {
+            upstream: uploader.url(),
+            store: StoreConfig {
+                backend: "redis".into(),
+                redis_url: redis.url(),
+                ..StoreConfig::default()
+            },
+            ..Config::default()
+        };
         let env = |name: &str| (name == "SESSIONGATE_ADMIN_TOKEN").then(|| ADMIN_TOKEN.to_string());
         let token = config.load_admin_token(env).expect("a valid admin token");
         let settings = config.settings().expect("valid").with_admin_token(token);
