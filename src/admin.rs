@@ -1,6 +1,16 @@
 //! The admin listener: `/metrics` (Prometheus text format), `/healthz` (the process is up),
 //! `/readyz` (the store answers and the upstream answered recently), and
-//! `POST /reload-tls`. Also the client side of `sessiongate healthcheck`.
+//! `POST /reload-tls`; and, behind the admin token, the operators' session routes under
+//! `/admin/` ([`routes`], calling [`sessions`]). Also the client side of
+//! `sessiongate healthcheck` and `sessiongate sessions` ([`client`]).
+
+pub mod client;
+pub mod routes;
+pub mod sessions;
+mod token;
+
+pub use sessions::SessionAdmin;
+pub use token::AdminToken;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +44,10 @@ pub struct Admin {
     pub clock: Arc<dyn Clock>,
     /// The served certificate, when the main listener speaks TLS.
     pub tls: Option<Arc<CertStore>>,
+    /// The operators' session calls.
+    pub sessions: SessionAdmin,
+    /// The admin token; `None`: the session routes are off.
+    pub token: Option<AdminToken>,
 }
 
 impl Admin {
@@ -45,6 +59,13 @@ impl Admin {
             upstream: gateway.upstream().clone(),
             clock: gateway.clock().clone(),
             tls,
+            sessions: SessionAdmin::new(
+                gateway.store().clone(),
+                gateway.clock().clone(),
+                gateway.activity().clone(),
+                Some(gateway.metrics().clone()),
+            ),
+            token: gateway.admin_token().cloned(),
         }
     }
 }
@@ -52,6 +73,9 @@ impl Admin {
 impl Admin {
     /// Answers one admin request.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Body> {
+        if routes::is_admin_path(request.uri().path()) {
+            return routes::answer(&self.sessions, self.token.as_ref(), &request).await;
+        }
         match (request.method(), request.uri().path()) {
             (&Method::GET, "/metrics") => {
                 // The store's own count (a store that does not answer leaves the last one).
@@ -133,15 +157,7 @@ impl Admin {
 /// `sessiongate healthcheck`: GETs `/healthz` on the admin listener; true on a 200. A
 /// wildcard listen address is reached on loopback.
 pub async fn healthcheck(admin: SocketAddr) -> Result<(), String> {
-    let target = match admin.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => {
-            SocketAddr::from(([127, 0, 0, 1], admin.port()))
-        }
-        ip if ip.is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, admin.port()))
-        }
-        _ => admin,
-    };
+    let target = client::reachable(admin);
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(target)
             .await

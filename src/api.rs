@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::body::Body;
 use crate::error::{GatewayError, json_message, json_response, store_failed};
 use crate::metrics::{Metrics, RevokeReason};
-use crate::sessions::{Activity, Clock, Device, Session, SessionId, SessionStore};
+use crate::sessions::{Activity, Clock, Device, Session, SessionId, SessionStore, StoreError};
 
 /// The sessions endpoints: the store they read and change, the clock that says which
 /// sessions are live, and the revocation counters.
@@ -30,7 +30,7 @@ pub struct SessionsApi {
 
 /// One entry of `GET /account/sessions`, in the uploader's field order.
 #[derive(Serialize)]
-struct SessionView<'a> {
+pub(crate) struct SessionView<'a> {
     device: &'a Device,
     location: &'a str,
     #[serde(rename = "_id")]
@@ -45,43 +45,23 @@ struct SessionView<'a> {
     /// SHA-512 of the session's access token: the web client marks its own device by it.
     #[serde(rename = "accessTokenHash")]
     access_token_hash: String,
-    /// Whether this is the session making the request.
-    current: bool,
+    /// Whether this is the session making the request (absent in an operator's listing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<bool>,
 }
 
 impl SessionsApi {
     /// `GET /account/sessions`: the caller's live sessions, oldest first.
     pub async fn list(&self, caller: &Caller) -> Result<Response<Body>, GatewayError> {
-        let now = self.clock.now_ms();
-        let sessions = self
-            .store
-            .list_user(&caller.user)
-            .await
-            .map_err(store_failed)?;
-        let live: Vec<&Session> = sessions.iter().filter(|s| s.expire_at_ms > now).collect();
-        let ids: Vec<SessionId> = live.iter().map(|s| s.session_id()).collect();
-        let recorded = self
-            .store
-            .last_active(&caller.user, &ids)
-            .await
-            .map_err(store_failed)?;
-        let views: Vec<SessionView> = live
-            .iter()
-            .zip(recorded)
-            .map(|(s, recorded)| {
-                // The latest of the login, the use written down and the use noted here.
-                let last_active = [
-                    Some(s.created_at_ms),
-                    recorded,
-                    self.activity.last_noted(s.session_id()),
-                ]
-                .into_iter()
-                .flatten()
-                .max()
-                .unwrap_or(s.created_at_ms);
-                view(s, caller, last_active)
-            })
-            .collect();
+        let live = live_sessions(
+            self.store.as_ref(),
+            &self.activity,
+            &caller.user,
+            self.clock.now_ms(),
+        )
+        .await
+        .map_err(store_failed)?;
+        let views = views(&live, Some(caller.session_id));
         let body = serde_json::json!({ "sessions": views, "total": views.len() });
         Ok(json_response(StatusCode::OK, &body))
     }
@@ -137,17 +117,52 @@ impl SessionsApi {
     }
 }
 
-fn view<'a>(session: &'a Session, caller: &Caller, last_active_ms: i64) -> SessionView<'a> {
-    SessionView {
-        device: &session.device,
-        location: &session.location,
-        id: session.session_id().to_string(),
-        expire_at: iso_millis(session.expire_at_ms),
-        created_at: iso_millis(session.created_at_ms),
-        last_active_at: iso_millis(last_active_ms),
-        access_token_hash: hex::encode(session.access_hash),
-        current: session.session_id() == caller.session_id,
-    }
+/// A user's live sessions at `now_ms`, oldest first, each with the time of its last use: the
+/// latest of its login, the use written to the store and the use noted in `activity`. The
+/// user's own listing and the operators' (`crate::admin`) both read sessions through this.
+pub(crate) async fn live_sessions(
+    store: &dyn SessionStore,
+    activity: &Activity,
+    user: &str,
+    now_ms: i64,
+) -> Result<Vec<(Session, i64)>, StoreError> {
+    let mut sessions = store.list_user(user).await?;
+    sessions.retain(|s| s.expire_at_ms > now_ms);
+    let ids: Vec<SessionId> = sessions.iter().map(|s| s.session_id()).collect();
+    let recorded = store.last_active(user, &ids).await?;
+    Ok(sessions
+        .into_iter()
+        .zip(recorded)
+        .map(|(s, recorded)| {
+            let last_active = [
+                Some(s.created_at_ms),
+                recorded,
+                activity.last_noted(s.session_id()),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(s.created_at_ms);
+            (s, last_active)
+        })
+        .collect())
+}
+
+/// The listing's entries of `live` ([`live_sessions`]); `current`, the caller's session,
+/// is marked as such (`None`: an operator's listing, without the `current` field).
+pub(crate) fn views(live: &[(Session, i64)], current: Option<SessionId>) -> Vec<SessionView<'_>> {
+    live.iter()
+        .map(|(session, last_active_ms)| SessionView {
+            device: &session.device,
+            location: &session.location,
+            id: session.session_id().to_string(),
+            expire_at: iso_millis(session.expire_at_ms),
+            created_at: iso_millis(session.created_at_ms),
+            last_active_at: iso_millis(*last_active_ms),
+            access_token_hash: hex::encode(session.access_hash),
+            current: current.map(|current| session.session_id() == current),
+        })
+        .collect()
 }
 
 /// ISO-8601 UTC with milliseconds, as MongoDB dates serialise: `2021-01-04T02:23:36.377Z`.

@@ -56,6 +56,19 @@ pub struct Config {
     pub log: LogConfig,
     /// Where sessions are kept: sled (embedded) or Redis (shared by replicas).
     pub store: StoreConfig,
+    /// The operators' session routes on the admin listener.
+    pub admin: AdminConfig,
+}
+
+/// The operators' session routes on the admin listener (`/admin/...`) and the
+/// `sessiongate sessions` command, which need a bearer token. Without one the routes are off.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// File holding the admin token: at least 32 visible ASCII characters, one trailing
+    /// newline ignored. The variable `SESSIONGATE_ADMIN_TOKEN` wins over it. Unset (the
+    /// default) and no variable: the admin session routes are off. Never logged.
+    pub token_file: Option<PathBuf>,
 }
 
 /// Where sessions are kept. `sled` (the default) is an embedded database in `data_dir`,
@@ -277,6 +290,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             log: LogConfig::default(),
             store: StoreConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }

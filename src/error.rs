@@ -40,6 +40,15 @@ pub enum GatewayError {
     StoreUnavailable,
     /// 500: something failed inside the gateway (already logged).
     Internal,
+    /// 404 on the admin listener's `/admin/...` routes: no admin token is configured.
+    AdminDisabled,
+    /// 401 on the admin listener's `/admin/...` routes: no admin token, or a wrong one.
+    AdminUnauthorized,
+    /// 400: a session id on the admin routes that is not 24 hex digits.
+    InvalidSessionId,
+    /// 400: a user id on the admin routes that is empty, too long, or holds a control
+    /// character or a `/`.
+    InvalidUser,
 }
 
 impl GatewayError {
@@ -47,9 +56,16 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::BadPath(PathRejection::TooLong) => StatusCode::URI_TOO_LONG,
-            GatewayError::BadPath(_) | GatewayError::BadBody => StatusCode::BAD_REQUEST,
-            GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            GatewayError::NotFound | GatewayError::SessionNotFound => StatusCode::NOT_FOUND,
+            GatewayError::BadPath(_)
+            | GatewayError::BadBody
+            | GatewayError::InvalidSessionId
+            | GatewayError::InvalidUser => StatusCode::BAD_REQUEST,
+            GatewayError::Unauthorized(_) | GatewayError::AdminUnauthorized => {
+                StatusCode::UNAUTHORIZED
+            }
+            GatewayError::NotFound
+            | GatewayError::SessionNotFound
+            | GatewayError::AdminDisabled => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -104,6 +120,24 @@ impl GatewayError {
                 "The session store is unavailable; try again shortly.",
             ),
             GatewayError::Internal => ("SERVER_ERROR", "Internal Server Error."),
+            GatewayError::AdminDisabled => (
+                "ADMIN_API_DISABLED",
+                "The admin session routes are off: set admin.token_file or \
+                 SESSIONGATE_ADMIN_TOKEN.",
+            ),
+            GatewayError::AdminUnauthorized => (
+                "UNAUTHORIZED",
+                "The admin token is missing or wrong (Authorization: Bearer <admin token>).",
+            ),
+            GatewayError::InvalidSessionId => (
+                "INVALID_SESSION_ID",
+                "The session id must be 24 hexadecimal digits.",
+            ),
+            GatewayError::InvalidUser => (
+                "INVALID_USER",
+                "The user id must be 1 to 128 bytes of UTF-8, without control characters \
+                 or '/'.",
+            ),
         }
     }
 
@@ -113,7 +147,8 @@ impl GatewayError {
         let mut response = json_message(self.status(), code, message);
         let headers = response.headers_mut();
         match self {
-            GatewayError::Unauthorized(TokenRejection::Missing) => {
+            GatewayError::Unauthorized(TokenRejection::Missing)
+            | GatewayError::AdminUnauthorized => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             GatewayError::Unauthorized(rejection) => {

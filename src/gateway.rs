@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use http::{Request, Response};
 
 use crate::access_log::AccessLog;
+use crate::admin::AdminToken;
 use crate::adoption::Adoption;
 use crate::api::SessionsApi;
 use crate::auth::{Authenticator, Caller, TokenMemo, TokenVerifier};
@@ -49,6 +50,7 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     activity: Arc<Activity>,
     sweep_interval: Duration,
+    admin_token: Option<AdminToken>,
 }
 
 impl Gateway {
@@ -126,6 +128,7 @@ impl Gateway {
             metrics,
             activity,
             sweep_interval: Duration::from_secs(config.sessions.sweep_interval_seconds),
+            admin_token: settings.admin_token.clone(),
         }
     }
 
@@ -268,6 +271,11 @@ impl Gateway {
     /// The sessions' uses not yet written to the store.
     pub fn activity(&self) -> &Arc<Activity> {
         &self.activity
+    }
+
+    /// The token of the admin listener's session routes (`None`: they are off).
+    pub fn admin_token(&self) -> Option<&AdminToken> {
+        self.admin_token.as_ref()
     }
 
     /// The connection limits.

@@ -16,7 +16,8 @@
 //!   sessions; [`proxy`] forwards upstream, streaming bodies ([`body`]);
 //! - [`error`] is the one place where a refusal becomes a status and a JSON body;
 //!   [`access_log`] writes each request's line; [`metrics`] counts what happens
-//!   (Prometheus), and [`admin`] serves it with the health checks on a separate listener.
+//!   (Prometheus), and [`admin`] serves it with the health checks on a separate listener,
+//!   with the operators' session routes behind a token of their own.
 //!
 //! [`config`] reads and checks the file once into [`config::Settings`]. Sessions live behind
 //! the [`sessions::SessionStore`] interface: an embedded sled database

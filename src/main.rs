@@ -12,6 +12,7 @@ use sessiongate::config::Settings;
 use sessiongate::sessions::{SessionStore, SystemClock, open_dump, open_store};
 use sessiongate::tls::CertStore;
 use sessiongate::tools::compact;
+use sessiongate::tools::sessions::{self, Failure, SessionsCommand};
 use sessiongate::{Config, Gateway, Listeners, Server};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -20,6 +21,9 @@ usage: sessiongate --config <file> [--check-config]
        sessiongate healthcheck [--config <file>]
        sessiongate compact --config <file> [--to <dir>]
        sessiongate migrate --from <file> --to <file>
+       sessiongate sessions list --user <id> [--json] [--direct] [--config <file>]
+       sessiongate sessions revoke (--user <id> | --session <id>) [--json] [--direct] [--config <file>]
+       sessiongate sessions count [--json] [--direct] [--config <file>]
 
   --config <file>   the TOML configuration (see config/sessiongate.toml)
   --check-config    validate the configuration, the secret and the TLS files, then exit
@@ -33,6 +37,13 @@ usage: sessiongate --config <file> [--check-config]
                     entry by entry; the two files are read as written (no SESSIONGATE_*
                     overrides), the Redis password from each file's
                     store.redis_password_file or SESSIONGATE_REDIS_PASSWORD
+  sessions          for operators: list a user's live sessions, revoke one session (by id)
+                    or all of a user's, count the store's sessions; asks the running
+                    gateway's admin listener with the admin token (admin.token_file or
+                    SESSIONGATE_ADMIN_TOKEN); with --direct, opens the configured store
+                    itself (sled: only with the gateway stopped); --json prints the answer
+                    as JSON. Exit 0 done, 1 failed (no such session, gateway unreachable,
+                    token refused, store error), 64 bad arguments
   --help            this text
   --version         the version
 
@@ -40,7 +51,8 @@ Environment: SESSIONGATE_LISTEN, SESSIONGATE_UPSTREAM, SESSIONGATE_DATA_DIR,
 SESSIONGATE_ADMIN_LISTEN, SESSIONGATE_WORKERS, SESSIONGATE_TLS_CERT, SESSIONGATE_TLS_KEY,
 SESSIONGATE_STORE_BACKEND and SESSIONGATE_REDIS_URL override the file; the signing secret is
 read from the variable named by auth.secret_env (JWT_SECRET), the Redis password from
-SESSIONGATE_REDIS_PASSWORD (or store.redis_password_file); RUST_LOG overrides log.level.
+SESSIONGATE_REDIS_PASSWORD (or store.redis_password_file), the admin token from
+SESSIONGATE_ADMIN_TOKEN (or admin.token_file); RUST_LOG overrides log.level.
 Signals: SIGTERM or SIGINT drain and stop; SIGHUP reloads the TLS certificate.";
 
 /// Exit status for a bad command line or configuration (EX_USAGE).
@@ -62,6 +74,7 @@ enum Command {
         from: PathBuf,
         to: PathBuf,
     },
+    Sessions(SessionsCommand),
 }
 
 fn parse_args() -> Result<Option<Command>, String> {
@@ -72,7 +85,17 @@ fn parse_args() -> Result<Option<Command>, String> {
     let mut migrate = false;
     let mut from = None;
     let mut to = None;
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().is_some_and(|first| first == "sessions") {
+        let rest: Vec<String> = args.skip(1).collect();
+        if rest.iter().any(|arg| arg == "--help" || arg == "-h") {
+            println!("{}", sessions::USAGE);
+            return Ok(None);
+        }
+        return sessions::parse(rest)
+            .map(|command| Some(Command::Sessions(command)))
+            .map_err(|message| format!("sessions: {message}\n\n{}", sessions::USAGE));
+    }
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" => config = Some(PathBuf::from(args.next().ok_or("--config needs a file")?)),
@@ -80,6 +103,7 @@ fn parse_args() -> Result<Option<Command>, String> {
             "healthcheck" => healthcheck = true,
             "compact" => compact = true,
             "migrate" => migrate = true,
+            "sessions" => return Err("sessions must come first: sessiongate sessions ...".into()),
             "--from" => from = Some(PathBuf::from(args.next().ok_or("--from needs a file")?)),
             "--to" => to = Some(PathBuf::from(args.next().ok_or("--to needs a path")?)),
             "--help" | "-h" => {
@@ -124,6 +148,10 @@ fn main() -> ExitCode {
     let command = match parse_args() {
         Ok(Some(command)) => command,
         Ok(None) => return ExitCode::SUCCESS,
+        Err(message) if message.starts_with("sessions: ") => {
+            eprintln!("sessiongate {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
         Err(message) => {
             eprintln!("sessiongate: {message}\n\n{USAGE}");
             return ExitCode::from(EXIT_USAGE);
@@ -134,6 +162,54 @@ fn main() -> ExitCode {
         Command::Compact { config, to } => compact_store(config, to),
         Command::Migrate { from, to } => migrate_store(from, to),
         Command::Run { config, check_only } => run(config, check_only),
+        Command::Sessions(command) => sessions_command(command),
+    }
+}
+
+/// `sessiongate sessions ...`: through the running gateway's admin listener, or with
+/// `--direct` on the configured store.
+fn sessions_command(command: SessionsCommand) -> ExitCode {
+    let env = |name: &str| std::env::var(name).ok();
+    let loaded = match &command.config {
+        Some(path) => Config::load(path),
+        None => {
+            let mut defaults = Config::default();
+            defaults.apply_overrides(env);
+            defaults
+                .load_admin_token(env)
+                .and_then(|token| Ok(defaults.settings()?.with_admin_token(token)))
+        }
+    };
+    let password = loaded.and_then(|settings| {
+        let password = match command.direct {
+            true => settings.config.load_redis_password(env)?,
+            false => None,
+        };
+        Ok((settings, password))
+    });
+    let (settings, password) = match password {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("sessiongate sessions: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    // Run on a stopped gateway's store, the revocations' log lines are this process's.
+    let _log = command.direct.then(|| init_logging(&settings.config));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    match runtime.block_on(sessions::run(&command, &settings, password)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(Failure(message)) => {
+            eprintln!("sessiongate sessions: {message}");
+            ExitCode::FAILURE
+        }
     }
 }
 

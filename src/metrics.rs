@@ -38,6 +38,8 @@ pub enum RevokeReason {
     Expired,
     /// A rotated-away refresh token came back: the session was presumed stolen.
     Reuse,
+    /// An operator revoked it through the admin API.
+    Admin,
 }
 
 impl RevokeReason {
@@ -49,6 +51,7 @@ impl RevokeReason {
             RevokeReason::PasswordChange => "password_change",
             RevokeReason::Expired => "expired",
             RevokeReason::Reuse => "reuse",
+            RevokeReason::Admin => "admin",
         }
     }
 }
@@ -221,7 +224,8 @@ impl Metrics {
             sessions_created,
             sessions_revoked: counter(
                 "sessiongate_sessions_revoked_total",
-                "Sessions ended, by reason: user, all, logout, password_change, expired, reuse.",
+                "Sessions ended, by reason: user, all, logout, password_change, expired, reuse, \
+                 admin.",
                 &["reason"],
             ),
             store_duration: histogram(
@@ -254,6 +258,7 @@ impl Metrics {
             RevokeReason::PasswordChange,
             RevokeReason::Expired,
             RevokeReason::Reuse,
+            RevokeReason::Admin,
         ] {
             metrics
                 .sessions_revoked

@@ -89,6 +89,12 @@ impl Server {
                 .run(gateway.store().clone(), gateway.clock().clone()),
         );
         if let Some(listener) = listeners.admin {
+            if gateway.admin_token().is_none() {
+                tracing::info!(
+                    "the admin session routes (/admin/...) are off: set admin.token_file or \
+                     SESSIONGATE_ADMIN_TOKEN to turn them on"
+                );
+            }
             let admin = Arc::new(Admin::of(&gateway, self.tls.clone()));
             tasks.spawn(serve_admin(listener, admin));
         }

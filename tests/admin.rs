@@ -1,6 +1,7 @@
 //! The admin listener: `/metrics` in the Prometheus text format (every family present,
 //! counters moving by exact amounts, labels bounded, accepted by `promtool`), `/healthz`,
-//! `/readyz`, the answers to unknown paths and wrong methods, and the example alerting rules.
+//! `/readyz`, the answers to unknown paths and wrong methods, the example alerting rules, and
+//! the operators' session routes (`/admin/...`).
 //!
 //! - `text_format`: the text format with every family, and `promtool`'s verdict on it;
 //! - `counters`: counters moving by exact amounts for logins, refusals, ended sessions and
@@ -9,7 +10,9 @@
 //! - `probes`: `/healthz` and `/readyz`;
 //! - `unknown_routes`: unknown paths and wrong methods on the admin listener;
 //! - `scrape`: a parsed scrape of `/metrics` and the names of the families the tests read;
-//! - `alerts`: the deployment example's alerting rules, checked and unit-tested by promtool.
+//! - `alerts`: the deployment example's alerting rules, checked and unit-tested by promtool;
+//! - `sessions`: the admin session routes: listing, revoking, counting, the admin token;
+//! - `redis`: the same routes on the Redis store, two gateways on one redis-server.
 
 mod support;
 
@@ -21,8 +24,12 @@ mod counters;
 mod labels;
 #[path = "admin/probes.rs"]
 mod probes;
+#[path = "admin/redis.rs"]
+mod redis;
 #[path = "admin/scrape.rs"]
 mod scrape;
+#[path = "admin/sessions.rs"]
+mod sessions;
 #[path = "admin/text_format.rs"]
 mod text_format;
 #[path = "admin/unknown_routes.rs"]

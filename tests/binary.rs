@@ -8,8 +8,10 @@
 //! `binary/gateway.rs` runs it as a gateway in front of a stand-in uploader and talks to it;
 //! the tests are in `binary/command_line.rs` (`--check-config` and argument errors),
 //! `binary/healthcheck.rs`, `binary/sigterm.rs` (the drain), `binary/logs.rs` (no token in
-//! them) `binary/compact.rs` (the `compact` subcommand on a stopped gateway's store) and
-//! `binary/last_active.rs` (`lastActiveAt` kept over a graceful restart).
+//! them) `binary/compact.rs` (the `compact` subcommand on a stopped gateway's store),
+//! `binary/last_active.rs` (`lastActiveAt` kept over a graceful restart) and
+//! `binary/sessions_cli.rs` (the operators' `sessions` subcommand, through a running gateway
+//! and `--direct`).
 
 #[path = "binary/child.rs"]
 mod child;
@@ -25,5 +27,7 @@ mod healthcheck;
 mod last_active;
 #[path = "binary/logs.rs"]
 mod logs;
+#[path = "binary/sessions_cli.rs"]
+mod sessions_cli;
 #[path = "binary/sigterm.rs"]
 mod sigterm;

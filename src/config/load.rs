@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::validate::invalid;
 use super::{Config, ConfigError, Settings};
+use crate::admin::AdminToken;
 
 impl Config {
     /// Reads the file, applies the `SESSIONGATE_*` overrides from the process environment,
@@ -18,8 +19,10 @@ impl Config {
             path: path.display().to_string(),
             message,
         })?;
-        config.apply_overrides(|name| std::env::var(name).ok());
-        config.settings()
+        let env = |name: &str| std::env::var(name).ok();
+        config.apply_overrides(env);
+        let admin_token = config.load_admin_token(env)?;
+        Ok(config.settings()?.with_admin_token(admin_token))
     }
 
     /// Parses TOML text (no overrides, no validation).
@@ -113,5 +116,31 @@ impl Config {
             return Err(invalid(key, "", "the password is empty"));
         }
         Ok(password)
+    }
+
+    /// The admin token: the variable `SESSIONGATE_ADMIN_TOKEN` if set, else the contents of
+    /// `admin.token_file` (one trailing newline ignored); `None` when neither is set (the
+    /// admin session routes are off). The error names where it looked, never what it found.
+    pub fn load_admin_token(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<AdminToken>, ConfigError> {
+        let (key, value, token) = match (env("SESSIONGATE_ADMIN_TOKEN"), &self.admin.token_file) {
+            (Some(token), _) => ("SESSIONGATE_ADMIN_TOKEN", "<not shown>".to_string(), token),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| invalid("admin.token_file", path.display(), e))?;
+                let token = text
+                    .strip_suffix('\n')
+                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                    .unwrap_or(&text)
+                    .to_string();
+                ("admin.token_file", path.display().to_string(), token)
+            }
+            (None, None) => return Ok(None),
+        };
+        AdminToken::new(&token)
+            .map(Some)
+            .map_err(|why| invalid(key, value, why))
     }
 }

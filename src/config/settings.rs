@@ -8,6 +8,7 @@ use http::uri::Authority;
 use jsonwebtoken::Algorithm;
 
 use super::Config;
+use crate::admin::AdminToken;
 use crate::proxy::IdentityHeaders;
 use crate::routes::RoutePolicy;
 
@@ -38,4 +39,15 @@ pub struct Settings {
     pub redis_urls: Vec<String>,
     /// `sessions.adopt_issued_before`, ms since the epoch.
     pub adopt_before_ms: Option<i64>,
+    /// The admin token ([`Config::load_admin_token`]); `None`: the admin session routes are
+    /// off. [`Config::settings`] leaves it `None`; [`Config::load`] reads it.
+    pub admin_token: Option<AdminToken>,
+}
+
+impl Settings {
+    /// These settings with this admin token.
+    pub fn with_admin_token(mut self, token: Option<AdminToken>) -> Settings {
+        self.admin_token = token;
+        self
+    }
 }

@@ -298,3 +298,77 @@ fn the_adoption_instant_is_an_rfc_3339_instant_not_in_the_future() {
     assert_eq!(invalid_key(error), "sessions.adopt_issued_before");
     assert_eq!(preset().settings().expect("valid").adopt_before_ms, None);
 }
+
+#[test]
+fn the_admin_token_comes_from_the_variable_else_the_file_and_is_never_shown() {
+    const TOKEN: &str = "admin-token-0123456789abcdef-0123456789";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("admin_token");
+    let mut config = preset();
+    assert!(config.load_admin_token(|_| None).expect("none").is_none());
+
+    std::fs::write(&file, format!("{TOKEN}\n")).expect("write");
+    config.admin.token_file = Some(file.clone());
+    let token = config.load_admin_token(|_| None).expect("read");
+    assert_eq!(
+        token.expect("a token").reveal(),
+        TOKEN,
+        "one newline trimmed"
+    );
+    std::fs::write(&file, format!("{TOKEN}\r\n")).expect("write");
+    let token = config.load_admin_token(|_| None).expect("read");
+    assert_eq!(token.expect("a token").reveal(), TOKEN, "a CRLF trimmed");
+    let from_env = format!("{TOKEN}-env");
+    let env = |name: &str| (name == "SESSIONGATE_ADMIN_TOKEN").then(|| from_env.clone());
+    let token = config.load_admin_token(env).expect("read");
+    assert_eq!(
+        token.expect("a token").reveal(),
+        from_env,
+        "the variable wins"
+    );
+
+    // Debug of the settings shows no token.
+    let settings = config
+        .clone()
+        .settings()
+        .expect("valid")
+        .with_admin_token(config.load_admin_token(|_| None).expect("read"));
+    assert!(settings.admin_token.is_some());
+    let shown = format!("{settings:?}");
+    assert!(!shown.contains(TOKEN), "{shown}");
+
+    // Refused, naming the key, never quoting the token.
+    let refused = |contents: &str| {
+        std::fs::write(&file, contents).expect("write");
+        let error = config.load_admin_token(|_| None).expect_err(contents);
+        let message = error.to_string();
+        assert_eq!(invalid_key(error), "admin.token_file", "{message}");
+        assert!(!message.contains("0123456789"), "{message}");
+        message
+    };
+    assert!(refused("").contains("empty"));
+    assert!(refused("\n").contains("empty"));
+    assert!(refused("0123456789-short\n").contains("characters"));
+    refused(&format!("{TOKEN}\n\n"));
+    refused(&format!("{TOKEN} {TOKEN}"));
+    refused(&format!("\t{TOKEN}"));
+    config.admin.token_file = Some(dir.path().join("missing"));
+    let error = config.load_admin_token(|_| None).expect_err("missing");
+    assert_eq!(invalid_key(error), "admin.token_file");
+    let short = |name: &str| (name == "SESSIONGATE_ADMIN_TOKEN").then(|| "0123456789".into());
+    let error = config.load_admin_token(short).expect_err("short");
+    let message = error.to_string();
+    assert_eq!(invalid_key(error), "SESSIONGATE_ADMIN_TOKEN");
+    assert!(!message.contains("0123456789"), "{message}");
+}
+
+#[test]
+fn the_admin_section_takes_only_token_file() {
+    let config = Config::from_toml("[admin]\ntoken_file = \"/run/secrets/admin\"").expect("parses");
+    assert_eq!(
+        config.admin.token_file,
+        Some(PathBuf::from("/run/secrets/admin"))
+    );
+    let error = Config::from_toml("[admin]\ntoken = \"inline\"").unwrap_err();
+    assert!(error.contains("token"), "{error}");
+}

@@ -168,6 +168,7 @@ impl Config {
             routes,
             redis_urls,
             adopt_before_ms,
+            admin_token: None,
             config: self,
         })
     }

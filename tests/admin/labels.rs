@@ -115,6 +115,7 @@ async fn labels_stay_bounded_whatever_the_paths_and_ids() {
                     "password_change",
                     "expired",
                     "reuse",
+                    "admin",
                 ]
                 .contains(&value.as_str()),
                 "kind" => [

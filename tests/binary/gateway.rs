@@ -32,6 +32,8 @@ pub(crate) struct RunningGateway {
 pub(crate) enum Launch {
     /// The shipped preset, with the addresses and data directory from the environment.
     Preset,
+    /// The same, with this admin token in `SESSIONGATE_ADMIN_TOKEN`.
+    PresetWithAdminToken(&'static str),
     /// A config file written for the test, with this `[log] format`, and `RUST_LOG=debug`.
     DebugLog { format: &'static str },
 }
@@ -51,8 +53,11 @@ pub(crate) async fn start_gateway_in(launch: Launch, work: TempDir) -> RunningGa
     let (main, admin) = (free_addr(), free_addr());
     let mut command = sessiongate(work.path());
     command.env("JWT_SECRET", SECRET);
+    if let Launch::PresetWithAdminToken(token) = launch {
+        command.env("SESSIONGATE_ADMIN_TOKEN", token);
+    }
     match launch {
-        Launch::Preset => {
+        Launch::Preset | Launch::PresetWithAdminToken(_) => {
             command
                 .env("SESSIONGATE_LISTEN", main.to_string())
                 .env("SESSIONGATE_ADMIN_LISTEN", admin.to_string())

@@ -259,7 +259,12 @@ impl Harness {
     }
 
     async fn start_gateway(&mut self) {
+        let admin_token = self
+            .config
+            .load_admin_token(|_| None)
+            .expect("a valid admin token");
         let settings = self.config.clone().settings().expect("the config is valid");
+        let settings = settings.with_admin_token(admin_token);
         // sled in the data directory, or the Redis the config names (`store.backend`).
         let store: Arc<dyn SessionStore> = if self.config.store.backend == "redis" {
             sessiongate::sessions::open_store(&settings, None)

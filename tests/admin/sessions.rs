@@ -1,0 +1,678 @@
+//! The operators' session routes on the admin listener (`/admin/...`): listing a user's
+//! sessions, revoking one by id or all of a user's, counting; refused without the right admin
+//! token, off without one, 400 for bad ids, and nothing changed by a refused call. A
+//! revocation is refused on the main listener at the session's next request, counted as
+//! `reason="admin"` and logged with the operator's request id, never a token.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::scrape::{REVOKED, scrape};
+use crate::support::*;
+
+/// The admin token of these tests' gateways.
+pub(crate) const ADMIN_TOKEN: &str = "admin-token-for-tests-4f1c9e2a7b3d5e6f";
+
+/// A gateway whose admin token is in a file (with a trailing newline, as editors write it),
+/// and the directory holding the file.
+async fn start_with_admin_token() -> (Harness, TempDir) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("admin_token");
+    std::fs::write(&file, format!("{ADMIN_TOKEN}\n")).expect("write the token file");
+    let h = Harness::start_with(|config| config.admin.token_file = Some(file)).await;
+    (h, dir)
+}
+
+/// Sends `method path` to the admin listener with these headers.
+pub(crate) async fn admin_call(
+    admin_url: String,
+    method: &str,
+    headers: &[(&str, &str)],
+) -> TestResponse {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).expect("a method"))
+        .uri(admin_url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = client
+        .request(request.body(Full::new(Bytes::new())).expect("a request"))
+        .await
+        .expect("the admin listener answers");
+    let (parts, body) = response.into_parts();
+    TestResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.expect("the body arrives").to_bytes(),
+    }
+}
+
+/// `method path` on the admin listener with the admin token.
+async fn admin(h: &Harness, method: &str, path: &str) -> TestResponse {
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    admin_call(h.admin_url(path), method, &[("authorization", &bearer)]).await
+}
+
+fn ids(listing: &Value) -> Vec<String> {
+    listing["sessions"]
+        .as_array()
+        .expect("a sessions array")
+        .iter()
+        .map(|s| s["_id"].as_str().expect("an _id").to_string())
+        .collect()
+}
+
+async fn status_of(h: &Harness, token: &str) -> StatusCode {
+    h.get("/api/account", token).await.status
+}
+
+#[tokio::test]
+async fn an_operator_lists_a_users_live_sessions_oldest_first() {
+    let (h, _dir) = start_with_admin_token().await;
+    let first = h.login(ALICE, CHROME_LINUX).await;
+    let second = h.login(ALICE, POSTMAN).await;
+    let bob = h.login(BOB, CHROME_LINUX).await;
+    // Two minutes on, alice's first session is used: its lastActiveAt moves on.
+    h.clock.advance_seconds(120);
+    assert_eq!(status_of(&h, &first.access_token).await, StatusCode::OK);
+    let own = h
+        .get("/api/account/sessions", &first.access_token)
+        .await
+        .json();
+
+    let r = admin(&h, "GET", &format!("/admin/users/{}/sessions", ALICE.0)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let listing = r.json();
+    assert_eq!(listing["user"], ALICE.0);
+    assert_eq!(listing["total"], 2);
+    assert_eq!(
+        ids(&listing),
+        ids(&own),
+        "the user's own listing, in its order"
+    );
+    let sessions = listing["sessions"].as_array().expect("sessions");
+    assert!(sessions[0]["createdAt"].as_str() < sessions[1]["createdAt"].as_str());
+    assert_eq!(sessions[0]["device"]["browser"], "Chrome");
+    assert_eq!(sessions[1]["device"]["browser"], "PostmanRuntime");
+    assert_eq!(
+        sessions[0]["accessTokenHash"],
+        sha512_hex(&first.access_token)
+    );
+    assert_eq!(
+        sessions[1]["accessTokenHash"],
+        sha512_hex(&second.access_token)
+    );
+    // The fields of the user listing but `current`; no refresh-token hash.
+    let keys: Vec<&str> = sessions[0]
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "device",
+            "location",
+            "_id",
+            "expireAt",
+            "createdAt",
+            "lastActiveAt",
+            "accessTokenHash"
+        ]
+    );
+    // lastActiveAt as in the user's own listing: the use two minutes on, noted in memory.
+    for (mine, theirs) in own["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .zip(sessions)
+    {
+        assert_eq!(
+            mine["lastActiveAt"], theirs["lastActiveAt"],
+            "{own} {listing}"
+        );
+    }
+    assert!(sessions[0]["lastActiveAt"].as_str() > sessions[0]["createdAt"].as_str());
+    assert_eq!(sessions[1]["lastActiveAt"], sessions[1]["createdAt"]);
+    // bob's session is not alice's.
+    let bobs = ids(
+        &admin(&h, "GET", &format!("/admin/users/{}/sessions", BOB.0))
+            .await
+            .json(),
+    );
+    assert_eq!(bobs.len(), 1);
+    assert!(!ids(&listing).contains(&bobs[0]));
+    assert_eq!(status_of(&h, &bob.access_token).await, StatusCode::OK);
+    // A percent-encoded user id is the same user; one without sessions has none.
+    let encoded = format!(
+        "/admin/users/{}%{:02x}/sessions",
+        &ALICE.0[..23],
+        ALICE.0.as_bytes()[23]
+    );
+    assert_eq!(ids(&admin(&h, "GET", &encoded).await.json()), ids(&listing));
+    let nobody = admin(&h, "GET", "/admin/users/nobody@example.com/sessions").await;
+    assert_eq!(nobody.status, StatusCode::OK);
+    assert_eq!(nobody.json()["total"], 0);
+    assert_eq!(
+        h.uploader
+            .requests()
+            .iter()
+            .filter(|r| r.path_and_query.starts_with("/admin"))
+            .count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_session_revoked_by_id_is_refused_at_its_next_request_and_only_it() {
+    let (h, _dir) = start_with_admin_token().await;
+    let first = h.login(ALICE, CHROME_LINUX).await;
+    let second = h.login(ALICE, POSTMAN).await;
+    let bob = h.login(BOB, CHROME_LINUX).await;
+    // A kept-alive connection whose token has been checked once already.
+    let mut connection = h.connect().await;
+    let r = connection
+        .get(&h, "/api/account", &first.access_token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let id = ids(&h
+        .get("/api/account/sessions", &first.access_token)
+        .await
+        .json())[0]
+        .clone();
+
+    // Upper case is the same id.
+    let r = admin(
+        &h,
+        "DELETE",
+        &format!("/admin/sessions/{}", id.to_uppercase()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let body = r.json();
+    assert_eq!(body["code"], "SESSION_REVOKED");
+    assert_eq!(body["user"], ALICE.0);
+    assert_eq!(body["session"], id);
+
+    let r = connection
+        .get(&h, "/api/account", &first.access_token)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.code(), "SESSION_INVALID");
+    assert_eq!(status_of(&h, &second.access_token).await, StatusCode::OK);
+    assert_eq!(status_of(&h, &bob.access_token).await, StatusCode::OK);
+    assert_eq!(h.stored_sessions(), 2);
+
+    // Gone: a second revocation, and an id nobody holds, are 404.
+    for path in [
+        format!("/admin/sessions/{id}"),
+        "/admin/sessions/0123456789abcdef01234567".into(),
+    ] {
+        let r = admin(&h, "DELETE", &path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(r.code(), "SESSION_NOT_FOUND", "{path}");
+    }
+    assert_eq!(h.stored_sessions(), 2);
+}
+
+#[tokio::test]
+async fn revoking_a_user_ends_every_session_of_theirs_and_no_one_elses() {
+    let (h, _dir) = start_with_admin_token().await;
+    assert_eq!(
+        admin(&h, "GET", "/admin/sessions/count").await.json(),
+        serde_json::json!({"sessions": 0})
+    );
+    let alices = [
+        h.login(ALICE, CHROME_LINUX).await,
+        h.login(ALICE, POSTMAN).await,
+        h.login(ALICE, "ShareX/15.0.0").await,
+    ];
+    let bob = h.login(BOB, POSTMAN).await;
+    let count = admin(&h, "GET", "/admin/sessions/count").await;
+    assert_eq!(count.status, StatusCode::OK);
+    assert_eq!(count.json(), serde_json::json!({"sessions": 4}));
+
+    let path = format!("/admin/users/{}/sessions", ALICE.0);
+    let r = admin(&h, "DELETE", &path).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let body = r.json();
+    assert_eq!(body["code"], "ALL_SESSIONS_REVOKED");
+    assert_eq!(body["user"], ALICE.0);
+    assert_eq!(body["revoked"], 3);
+    for tokens in &alices {
+        let r = h.get("/api/account", &tokens.access_token).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.code(), "SESSION_INVALID");
+    }
+    assert_eq!(status_of(&h, &bob.access_token).await, StatusCode::OK);
+    assert_eq!(admin(&h, "GET", &path).await.json()["total"], 0);
+    assert_eq!(
+        admin(&h, "GET", "/admin/sessions/count").await.json()["sessions"],
+        1
+    );
+    assert_eq!(h.stored_sessions(), 1);
+    // Again: nothing left to revoke, and still 200.
+    assert_eq!(admin(&h, "DELETE", &path).await.json()["revoked"], 0);
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_admin_token_is_401_and_changes_nothing() {
+    let (h, _dir) = start_with_admin_token().await;
+    let alice = h.login(ALICE, CHROME_LINUX).await;
+    let id = ids(&h
+        .get("/api/account/sessions", &alice.access_token)
+        .await
+        .json())[0]
+        .clone();
+    let before = scrape(&h).await;
+    let user_bearer = format!("Bearer {}", alice.access_token);
+    let longer = format!("Bearer {ADMIN_TOKEN}x");
+    let shorter = format!("Bearer {}", &ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1]);
+    let basic = format!("Basic {ADMIN_TOKEN}");
+    let refusals: &[&[(&str, &str)]] = &[
+        &[],
+        &[(
+            "authorization",
+            "Bearer wrong-token-wrong-token-wrong-token",
+        )],
+        &[("authorization", &longer)],
+        &[("authorization", &shorter)],
+        &[("authorization", &basic)],
+        &[("authorization", "Bearer")],
+        &[("authorization", &user_bearer)],
+    ];
+    let routes = [
+        ("DELETE", format!("/admin/sessions/{id}")),
+        ("DELETE", format!("/admin/users/{}/sessions", ALICE.0)),
+        ("GET", format!("/admin/users/{}/sessions", ALICE.0)),
+        ("GET", "/admin/sessions/count".to_string()),
+        ("GET", "/admin/nope".to_string()),
+        ("DELETE", "/admin/sessions/not-an-id".to_string()),
+    ];
+    for headers in refusals {
+        for (method, path) in &routes {
+            let r = admin_call(h.admin_url(path), method, headers).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {headers:?}"
+            );
+            assert_eq!(r.code(), "UNAUTHORIZED", "{method} {path} {headers:?}");
+            assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+            let body = String::from_utf8_lossy(&r.body);
+            assert!(!body.contains(ALICE.0) && !body.contains(&id), "{body}");
+        }
+    }
+    // Two Authorization headers, one of them right: refused too.
+    let right = format!("Bearer {ADMIN_TOKEN}");
+    let path = h.admin_url("/admin/sessions/count");
+    let r = admin_call(
+        path,
+        "GET",
+        &[("authorization", &right), ("authorization", "Bearer x")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    assert_eq!(status_of(&h, &alice.access_token).await, StatusCode::OK);
+    assert_eq!(h.stored_sessions(), 1);
+    let after = scrape(&h).await;
+    assert_eq!(
+        after.value(REVOKED, &[("reason", "admin")]),
+        before.value(REVOKED, &[("reason", "admin")])
+    );
+}
+
+#[tokio::test]
+async fn without_an_admin_token_the_session_routes_are_off() {
+    let h = Harness::start().await;
+    let alice = h.login(ALICE, CHROME_LINUX).await;
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    for (method, path) in [
+        ("GET", format!("/admin/users/{}/sessions", ALICE.0)),
+        ("DELETE", format!("/admin/users/{}/sessions", ALICE.0)),
+        (
+            "DELETE",
+            "/admin/sessions/0123456789abcdef01234567".to_string(),
+        ),
+        ("GET", "/admin/sessions/count".to_string()),
+        ("GET", "/admin".to_string()),
+    ] {
+        for headers in [&[][..], &[("authorization", bearer.as_str())][..]] {
+            let r = admin_call(h.admin_url(&path), method, headers).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}");
+            assert_eq!(r.code(), "ADMIN_API_DISABLED", "{method} {path}");
+            let message = r.json()["error"].as_str().unwrap_or_default().to_string();
+            assert!(
+                message.contains("admin.token_file") && message.contains("SESSIONGATE_ADMIN_TOKEN"),
+                "{message}"
+            );
+        }
+    }
+    assert_eq!(status_of(&h, &alice.access_token).await, StatusCode::OK);
+    assert_eq!(h.stored_sessions(), 1);
+    assert_eq!(h.admin_get("/healthz").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bad_ids_users_paths_and_methods_are_refused_and_change_nothing() {
+    let (h, _dir) = start_with_admin_token().await;
+    let alice = h.login(ALICE, CHROME_LINUX).await;
+    let id = ids(&h
+        .get("/api/account/sessions", &alice.access_token)
+        .await
+        .json())[0]
+        .clone();
+    let long_user = "u".repeat(129);
+    let cases: Vec<(&str, String, StatusCode, &str)> = vec![
+        (
+            "DELETE",
+            "/admin/sessions/xyz".into(),
+            StatusCode::BAD_REQUEST,
+            "INVALID_SESSION_ID",
+        ),
+        (
+            "DELETE",
+            format!("/admin/sessions/{}", &id[..23]),
+            StatusCode::BAD_REQUEST,
+            "INVALID_SESSION_ID",
+        ),
+        (
+            "DELETE",
+            format!("/admin/sessions/{id}0"),
+            StatusCode::BAD_REQUEST,
+            "INVALID_SESSION_ID",
+        ),
+        (
+            "DELETE",
+            format!("/admin/sessions/{}g", &id[..23]),
+            StatusCode::BAD_REQUEST,
+            "INVALID_SESSION_ID",
+        ),
+        (
+            "DELETE",
+            "/admin/users//sessions".into(),
+            StatusCode::BAD_REQUEST,
+            "INVALID_USER",
+        ),
+        (
+            "GET",
+            "/admin/users//sessions".into(),
+            StatusCode::BAD_REQUEST,
+            "INVALID_USER",
+        ),
+        (
+            "DELETE",
+            format!("/admin/users/{long_user}/sessions"),
+            StatusCode::BAD_REQUEST,
+            "INVALID_USER",
+        ),
+        (
+            "DELETE",
+            format!("/admin/users/{}%2F/sessions", ALICE.0),
+            StatusCode::BAD_REQUEST,
+            "INVALID_USER",
+        ),
+        (
+            "DELETE",
+            format!("/admin/users/{}%0A/sessions", ALICE.0),
+            StatusCode::BAD_REQUEST,
+            "INVALID_USER",
+        ),
+        (
+            "DELETE",
+            format!("/admin/users/{}%zz/sessions", ALICE.0),
+            StatusCode::BAD_REQUEST,
+            "INVALID_USER",
+        ),
+        (
+            "DELETE",
+            format!("/admin/users/{}%ff/sessions", ALICE.0),
+            StatusCode::BAD_REQUEST,
+            "INVALID_USER",
+        ),
+        (
+            "POST",
+            "/admin/sessions/count".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            "GET",
+            format!("/admin/sessions/{id}"),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            "PUT",
+            format!("/admin/users/{}/sessions", ALICE.0),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            "DELETE",
+            format!("/admin/users/{}/sessions/", ALICE.0),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            "DELETE",
+            format!("/admin/users/{}", ALICE.0),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            "GET",
+            "/admin/nope".into(),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+    ];
+    for (method, path, status, code) in &cases {
+        let r = admin(&h, method, path).await;
+        assert_eq!(r.status, *status, "{method} {path}: {:?}", r.body);
+        assert_eq!(r.code(), *code, "{method} {path}");
+    }
+    let allow = |method: &str, path: &str| {
+        let path = path.to_string();
+        let method = method.to_string();
+        let h = &h;
+        async move {
+            admin(h, &method, &path)
+                .await
+                .header("allow")
+                .map(str::to_string)
+        }
+    };
+    assert_eq!(
+        allow("POST", "/admin/sessions/count").await.as_deref(),
+        Some("GET")
+    );
+    assert_eq!(
+        allow("GET", &format!("/admin/sessions/{id}"))
+            .await
+            .as_deref(),
+        Some("DELETE")
+    );
+    assert_eq!(
+        allow("PATCH", &format!("/admin/users/{}/sessions", ALICE.0))
+            .await
+            .as_deref(),
+        Some("GET, DELETE")
+    );
+    assert_eq!(status_of(&h, &alice.access_token).await, StatusCode::OK);
+    assert_eq!(h.stored_sessions(), 1);
+}
+
+#[tokio::test]
+async fn admin_revocations_are_counted_with_reason_admin() {
+    let (h, _dir) = start_with_admin_token().await;
+    let before = scrape(&h).await;
+    assert_eq!(
+        before.get(REVOKED, &[("reason", "admin")]),
+        Some(0.0),
+        "the series exists at 0"
+    );
+    let alice = h.login(ALICE, CHROME_LINUX).await;
+    h.login(BOB, CHROME_LINUX).await;
+    h.login(BOB, POSTMAN).await;
+    let id = ids(&h
+        .get("/api/account/sessions", &alice.access_token)
+        .await
+        .json())[0]
+        .clone();
+    assert_eq!(
+        admin(&h, "DELETE", &format!("/admin/sessions/{id}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let path = format!("/admin/users/{}/sessions", BOB.0);
+    assert_eq!(admin(&h, "DELETE", &path).await.json()["revoked"], 2);
+    // Refused and empty calls count nothing.
+    assert_eq!(
+        admin(&h, "DELETE", &format!("/admin/sessions/{id}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(admin(&h, "DELETE", &path).await.json()["revoked"], 0);
+
+    let after = scrape(&h).await;
+    let delta = |reason: &str| {
+        after.value(REVOKED, &[("reason", reason)]) - before.value(REVOKED, &[("reason", reason)])
+    };
+    assert_eq!(delta("admin"), 3.0, "{}", after.text);
+    for reason in [
+        "user",
+        "all",
+        "logout",
+        "password_change",
+        "expired",
+        "reuse",
+    ] {
+        assert_eq!(delta(reason), 0.0, "{reason}");
+    }
+}
+
+/// A log sink for the test's thread: the gateway's tasks run on it (a current-thread runtime).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn revocations_are_logged_with_the_request_id_and_no_token() {
+    let log = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let log = log.clone();
+            move || log.clone()
+        })
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (h, _dir) = start_with_admin_token().await;
+    let alice = h.login(ALICE, CHROME_LINUX).await;
+    let bob = h.login(BOB, CHROME_LINUX).await;
+    let id = ids(&h
+        .get("/api/account/sessions", &alice.access_token)
+        .await
+        .json())[0]
+        .clone();
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+
+    let r = admin_call(
+        h.admin_url(&format!("/admin/sessions/{id}")),
+        "DELETE",
+        &[
+            ("authorization", &bearer),
+            ("x-request-id", "op-4711 \"<x>\"\t;"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.header("x-request-id"),
+        Some("op-4711x"),
+        "cleaned and echoed"
+    );
+    let r = admin_call(
+        h.admin_url(&format!("/admin/users/{}/sessions", BOB.0)),
+        "DELETE",
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let made_up = r.header("x-request-id").expect("a request id").to_string();
+    assert_eq!(made_up.len(), 16, "{made_up}");
+    let wrong = "Bearer wrong-admin-token-guess-0123456789";
+    let r = admin_call(
+        h.admin_url("/admin/sessions/count"),
+        "GET",
+        &[("authorization", wrong), ("x-request-id", "op-guess")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    let text = log.text();
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no log line with {needle:?}:\n{text}"))
+            .to_string()
+    };
+    let one = line("request_id=op-4711x");
+    assert!(
+        one.contains("revoked by an operator")
+            && one.contains(&id)
+            && one.contains(ALICE.0)
+            && one.contains("revoked=1"),
+        "{one}"
+    );
+    assert!(one.contains(" INFO "), "{one}");
+    let all = line(&format!("request_id={made_up}"));
+    assert!(all.contains(BOB.0) && all.contains("revoked=1"), "{all}");
+    let refused = line("request_id=op-guess");
+    assert!(
+        refused.contains("admin request refused") && refused.contains("wrong"),
+        "{refused}"
+    );
+    for secret in [
+        ADMIN_TOKEN,
+        "wrong-admin-token-guess",
+        &alice.access_token,
+        &bob.access_token,
+    ] {
+        assert!(!text.contains(secret), "the log holds a token:\n{text}");
+    }
+}
