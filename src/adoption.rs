@@ -20,24 +20,15 @@ use sha2::{Digest, Sha512};
 use crate::auth::{Claims, TokenHash, seconds_to_ms};
 use crate::metrics::{Metrics, Origin};
 use crate::sessions::store::StoreError;
-use crate::sessions::tombstones::all_ended_mark;
+use crate::sessions::tombstones::{
+    adopted_from_access, all_ended_mark, ended_pair_mark, no_refresh_token,
+};
 use crate::sessions::{Device, RotatedEntry, Session, SessionId, SessionStore, device};
 
 pub use crate::sessions::tombstones::{
     MAX_ADOPTED_ACCESS_LIFETIME_MS as MAX_ACCESS_LIFETIME_MS,
     MAX_ADOPTED_REFRESH_LIFETIME_MS as MAX_REFRESH_LIFETIME_MS,
 };
-
-/// The refresh hash of a session adopted from its access token (`access_hash`), whose
-/// refresh token is not known: the SHA-512 of the access token's hash, which no token has.
-fn no_refresh_token(access_hash: &TokenHash) -> TokenHash {
-    Sha512::digest(access_hash).into()
-}
-
-/// Whether `session` was adopted from its access token (its refresh token is not known).
-fn adopted_from_access(session: &Session) -> bool {
-    session.refresh_hash == no_refresh_token(&session.access_hash)
-}
 
 /// The key of the mark that the tokens `user` was issued at `issued_ms` were adopted through
 /// their refresh token: not a token's hash, as in [`all_ended_mark`].
@@ -150,13 +141,13 @@ impl Adoption {
         if mark.is_some_and(|mark| issued_ms <= mark.rotated_at_ms) {
             return Ok(None);
         }
-        if kind == TokenKind::Access
-            && self
-                .store
-                .find_rotated(&claims.sub, &pair_mark(&claims.sub, issued_ms))
-                .await?
-                .is_some()
-        {
+        // The other token of its pair: adopted already (an access token), or its session
+        // ended (a refresh token).
+        let pair = match kind {
+            TokenKind::Access => pair_mark(&claims.sub, issued_ms),
+            TokenKind::Refresh => ended_pair_mark(&claims.sub, issued_ms),
+        };
+        if self.store.find_rotated(&claims.sub, &pair).await?.is_some() {
             return Ok(None);
         }
         Ok(Some(issued_ms))

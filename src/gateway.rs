@@ -19,7 +19,7 @@ use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::proxy::{ClientInfo, Forwarder, Target, Upstream, UpstreamLink, request_host};
 use crate::routes::{self, Route, RoutePolicy};
-use crate::sessions::tombstones::Tombstoning;
+use crate::sessions::tombstones::ending_sessions_through;
 use crate::sessions::{Activity, Clock, MeteredStore, SessionStore, Sweeper};
 
 /// The `Allow` answer to `CONNECT`: every method but tunnels.
@@ -63,9 +63,12 @@ impl Gateway {
     ) -> Gateway {
         let config = &settings.config;
         let metrics = Arc::new(Metrics::new());
-        let mut store: Arc<dyn SessionStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
+        let store = ending_sessions_through(
+            Arc::new(MeteredStore::new(store, metrics.clone())),
+            clock.clone(),
+            settings.adopt_before_ms,
+        );
         let adoption = settings.adopt_before_ms.map(|before_ms| {
-            store = Arc::new(Tombstoning::new(store.clone(), clock.clone(), before_ms));
             Arc::new(Adoption::new(
                 before_ms,
                 store.clone(),

@@ -1,7 +1,8 @@
 //! Putting the gateway in front of a running Share (`sessions.adopt_issued_before`): the
 //! tokens the uploader issued before the cut-over become sessions on first use, a token of an
 //! ended session is never adopted again, and API keys and tokens issued after the instant
-//! never are. Every test runs on sled and on Redis (a redis-server of its own).
+//! never are, however a session ends (the sessions command on a stopped gateway's store
+//! included). Every test runs on sled and on Redis (a redis-server of its own).
 
 mod support;
 
@@ -9,7 +10,8 @@ use base64::Engine as _;
 use http::StatusCode;
 use serde_json::{Value, json};
 use sessiongate::api::iso_millis;
-use sessiongate::sessions::{Clock, SystemClock};
+use sessiongate::sessions::{Clock, SessionId, SystemClock};
+use sessiongate::tools::sessions::{Action, SessionsCommand};
 use sessiongate_testkit::RedisServer;
 use share_stand_in::TokenPair;
 use support::*;
@@ -169,6 +171,12 @@ async fn an_adopted_session_once_ended_is_never_adopted_again(store: Store) {
         get_account(&h, &first.access_token).await,
         StatusCode::UNAUTHORIZED
     );
+    // Nor is the refresh token issued with it, which the gateway never saw.
+    assert_eq!(
+        refresh(&h, &first.refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(h.upstream_hits("/auth/refresh"), 0, "refused here");
 
     // Adopted by its refresh token, then logged out: neither the old tokens nor the new
     // ones come back.
@@ -273,6 +281,63 @@ async fn a_session_adopted_from_its_access_token_gives_way_to_its_refresh(store:
     );
 }
 
+/// `sessiongate sessions revoke ... --direct` on the stopped gateway's store.
+async fn revoke_directly(h: &Harness, action: Action) {
+    let command = SessionsCommand {
+        action,
+        config: None,
+        json: true,
+        direct: true,
+    };
+    let settings = h.config.clone().settings().expect("the config is valid");
+    sessiongate::tools::sessions::run(&command, &settings, None)
+        .await
+        .expect("the revocation is done");
+}
+
+async fn a_session_revoked_by_the_sessions_command_is_never_adopted_again(store: Store) {
+    let Setup { mut h, _redis } = start(store).await;
+    let laptop = issued_earlier(&h, ALICE.0, 60);
+    let phone = issued_earlier(&h, ALICE.0, 45);
+    assert_eq!(get_account(&h, &laptop.access_token).await, StatusCode::OK);
+    assert_eq!(get_account(&h, &phone.access_token).await, StatusCode::OK);
+    let laptops = h.sessions(&laptop.access_token).await;
+    let laptops = laptops
+        .iter()
+        .find(|s| s["accessTokenHash"] == sha512_hex(&laptop.access_token))
+        .expect("the laptop's adopted session");
+    let laptop_id = SessionId::parse(laptops["_id"].as_str().expect("an id")).expect("an id");
+
+    // One session by id, with the gateway stopped: its old tokens stay refused.
+    h.stop().await;
+    revoke_directly(&h, Action::RevokeSession(laptop_id)).await;
+    h.restart().await;
+    assert_eq!(
+        get_account(&h, &laptop.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&h, &laptop.refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(get_account(&h, &phone.access_token).await, StatusCode::OK);
+
+    // Every session of the user: the phone's too, and a token of theirs never seen.
+    let unseen = issued_earlier(&h, ALICE.0, 30);
+    h.stop().await;
+    revoke_directly(&h, Action::RevokeUser(ALICE.0.into())).await;
+    h.restart().await;
+    for token in [&phone.access_token, &unseen.access_token] {
+        assert_eq!(get_account(&h, token).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        refresh(&h, &phone.refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(h.upstream_hits("/auth/refresh"), 0);
+    assert_eq!(created(&h, "adopted").await, "0", "none since the restart");
+}
+
 /// Each scenario, as one test on sled and one on Redis.
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
@@ -298,6 +363,7 @@ on_both_stores!(
     ending_every_session_of_a_user_stops_their_older_tokens_being_adopted,
     api_keys_and_tokens_issued_after_the_instant_are_never_adopted,
     a_session_adopted_from_its_access_token_gives_way_to_its_refresh,
+    a_session_revoked_by_the_sessions_command_is_never_adopted_again,
 );
 
 #[tokio::test]

@@ -25,6 +25,28 @@ pub fn all_ended_mark(user: &str) -> TokenHash {
     Sha512::digest(format!("sessiongate: every session of {user} ended").as_bytes()).into()
 }
 
+/// The refresh hash of a session adopted from its access token (`access_hash`), whose
+/// refresh token is not known: the SHA-512 of the access token's hash, which no token has.
+pub fn no_refresh_token(access_hash: &TokenHash) -> TokenHash {
+    Sha512::digest(access_hash).into()
+}
+
+/// Whether `session` was adopted from its access token (its refresh token is not known).
+pub fn adopted_from_access(session: &Session) -> bool {
+    session.refresh_hash == no_refresh_token(&session.access_hash)
+}
+
+/// The key of the mark left when a session adopted from its access token ends: the refresh
+/// token issued with that access token (Share issues the two together, with one `iat`,
+/// here `issued_ms`), which the gateway never saw, is then not adopted either.
+pub fn ended_pair_mark(user: &str, issued_ms: i64) -> TokenHash {
+    Sha512::digest(
+        format!("sessiongate: the session of {user}'s tokens issued at {issued_ms} ended")
+            .as_bytes(),
+    )
+    .into()
+}
+
 /// The longest-lived access token adopted: Share's live 5 minutes, its API keys at least a
 /// day. A tombstone of an access token is kept this long.
 pub const MAX_ADOPTED_ACCESS_LIFETIME_MS: i64 = 60 * 60 * 1000;
@@ -35,6 +57,20 @@ pub const MAX_ADOPTED_REFRESH_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 /// How far the uploader's clock may be behind the gateway's: a session whose tokens the
 /// gateway learned later than this after the instant holds no token issued before it.
 const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// The store that ends sessions on behalf of the gateway or an operator's tool: `store`
+/// itself, or, with adoption on (`adopt_before_ms`), `store` leaving tombstones, so that no
+/// way of ending a session lets its pre-cut-over tokens be adopted again.
+pub fn ending_sessions_through(
+    store: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+    adopt_before_ms: Option<i64>,
+) -> Arc<dyn SessionStore> {
+    match adopt_before_ms {
+        Some(before_ms) => Arc::new(Tombstoning::new(store, clock, before_ms)),
+        None => store,
+    }
+}
 
 /// Passes every call on to the inner store, tombstoning the tokens of ending sessions.
 pub struct Tombstoning {
@@ -67,8 +103,10 @@ impl Tombstoning {
     /// Tombstones of a session's access and refresh tokens, if they may have been issued
     /// before the instant (else they can never be adopted, and need none): the access
     /// token's for as long as an adoptable access token lives, the refresh token's until
-    /// the session would have expired.
-    fn tombstones(&self, session: &Session, now_ms: i64) -> Option<[RotatedEntry; 2]> {
+    /// the session would have expired. A session adopted from its access token holds no
+    /// known refresh token: an [`ended_pair_mark`] stands for the one issued with it, until
+    /// that one has expired.
+    fn tombstones(&self, session: &Session, now_ms: i64) -> Option<Vec<RotatedEntry>> {
         if session.updated_at_ms > self.before_ms.saturating_add(CLOCK_SKEW_MS) {
             return None;
         }
@@ -82,10 +120,16 @@ impl Tombstoning {
         let access_until = session
             .expire_at_ms
             .min(now_ms.saturating_add(MAX_ADOPTED_ACCESS_LIFETIME_MS));
-        Some([
-            entry(session.access_hash, access_until),
-            entry(session.refresh_hash, session.expire_at_ms),
-        ])
+        let refresh = if adopted_from_access(session) {
+            let until = session
+                .created_at_ms
+                .saturating_add(MAX_ADOPTED_REFRESH_LIFETIME_MS)
+                .max(now_ms + 1);
+            entry(ended_pair_mark(&session.user, session.created_at_ms), until)
+        } else {
+            entry(session.refresh_hash, session.expire_at_ms)
+        };
+        Some(vec![entry(session.access_hash, access_until), refresh])
     }
 }
 
@@ -129,10 +173,9 @@ impl SessionStore for Tombstoning {
     ) -> Result<Option<Session>, StoreError> {
         if self.adoptable_alive(MAX_ADOPTED_ACCESS_LIFETIME_MS) {
             let session = self.inner.get(user, id).await?;
-            if let Some([access, _]) =
-                session.and_then(|s| self.tombstones(&s, self.clock.now_ms()))
+            if let Some(tombstones) = session.and_then(|s| self.tombstones(&s, self.clock.now_ms()))
             {
-                self.inner.retire(&[access]).await?;
+                self.inner.retire(&tombstones[..1]).await?;
             }
         }
         self.inner.rotate(user, id, rotation).await

@@ -20,7 +20,8 @@ use crate::admin::client::admin_request;
 use crate::admin::routes::percent_encoded;
 use crate::admin::sessions::{RequestId, SESSION_ID_RULE, SessionAdmin, USER_RULE, parse_user};
 use crate::config::Settings;
-use crate::sessions::{Activity, SessionId, SystemClock, open_store};
+use crate::sessions::tombstones::ending_sessions_through;
+use crate::sessions::{Activity, Clock, SessionId, SystemClock, open_store};
 
 /// The usage of `sessiongate sessions`, shown with its argument errors.
 pub const USAGE: &str = "\
@@ -241,12 +242,11 @@ async fn direct(
                 Failure(error)
             }
         })?;
-    let sessions = SessionAdmin::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(Activity::default()),
-        None,
-    );
+    // With adoption on, a session ended here leaves its tombstones as one ended through the
+    // gateway does: its pre-cut-over tokens are never adopted again.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = ending_sessions_through(store, clock.clone(), settings.adopt_before_ms);
+    let sessions = SessionAdmin::new(store, clock, Arc::new(Activity::default()), None);
     let failed = |e: crate::sessions::StoreError| Failure(e.to_string());
     match action {
         Action::List(user) => sessions.list(user).await.map_err(failed),
