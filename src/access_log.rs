@@ -1,9 +1,9 @@
 //! What one request's access-log line and request metrics say of it, gathered as the request
 //! goes through the gateway, and written once it is answered.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use http::{Method, StatusCode};
+use http::{Method, Request, StatusCode, Uri};
 
 use crate::auth::Caller;
 use crate::metrics::Metrics;
@@ -17,6 +17,11 @@ const MAX_LOGGED_PATH_LEN: usize = routes::MAX_PATH_LEN;
 /// One request, as the access log and the metrics will tell it.
 #[derive(Debug)]
 pub struct AccessLog {
+    /// When the request's head was handed to the gateway.
+    started: Instant,
+    /// The request's method and URI, as received (the request itself moves on).
+    method: Method,
+    uri: Uri,
     /// The client connection.
     pub client: ClientInfo,
     /// The route class, once classified.
@@ -28,9 +33,12 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// A request from `client`, not yet classified.
-    pub fn new(client: ClientInfo) -> AccessLog {
+    /// `request` from `client`, starting now, not yet classified.
+    pub fn start<B>(request: &Request<B>, client: ClientInfo) -> AccessLog {
         AccessLog {
+            started: Instant::now(),
+            method: request.method().clone(),
+            uri: request.uri().clone(),
             client,
             route_class: "invalid",
             caller: None,
@@ -38,16 +46,12 @@ impl AccessLog {
         }
     }
 
-    /// Counts the answered request and writes its access-log line (never the query, a token
-    /// or a cookie).
-    pub fn write(
-        self,
-        metrics: &Metrics,
-        method: &Method,
-        path: &str,
-        status: StatusCode,
-        elapsed: Duration,
-    ) {
+    /// Counts the request, answered with `status`, and writes its access-log line (never the
+    /// query, a token or a cookie).
+    pub fn finish(self, metrics: &Metrics, status: StatusCode) {
+        let elapsed = self.started.elapsed();
+        let method = &self.method;
+        let path = self.uri.path();
         metrics.observe_request(self.route_class, method, status, elapsed.as_secs_f64());
         if !tracing::enabled!(target: "sessiongate::access", tracing::Level::INFO) {
             return;

@@ -53,17 +53,18 @@ pub struct Admin {
 impl Admin {
     /// The admin endpoints of `gateway`, and the certificate it serves, if any.
     pub fn of(gateway: &Gateway, tls: Option<Arc<CertStore>>) -> Admin {
+        let shared = gateway.shared();
         Admin {
-            metrics: gateway.metrics().clone(),
-            store: gateway.store().clone(),
+            metrics: shared.metrics.clone(),
+            store: shared.store.clone(),
             upstream: gateway.upstream().clone(),
-            clock: gateway.clock().clone(),
+            clock: shared.clock.clone(),
             tls,
             sessions: SessionAdmin::new(
-                gateway.store().clone(),
-                gateway.clock().clone(),
-                gateway.activity().clone(),
-                Some(gateway.metrics().clone()),
+                shared.store.clone(),
+                shared.clock.clone(),
+                shared.activity.clone(),
+                Some(shared.metrics.clone()),
             ),
             token: gateway.admin_token().cloned(),
         }

@@ -2,25 +2,24 @@
 //! token, then answer (the sessions endpoints) or forward (everything else, a lifecycle
 //! route between its two hooks).
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod build;
+
+use std::time::Duration;
 
 use http::{Request, Response};
 
+pub use build::Shared;
+
 use crate::access_log::AccessLog;
 use crate::admin::AdminToken;
-use crate::adoption::Adoption;
 use crate::api::SessionsApi;
-use crate::auth::{Authenticator, Caller, TokenMemo, TokenVerifier};
+use crate::auth::{Authenticator, Caller, TokenMemo};
 use crate::body::Body;
-use crate::config::{LimitsConfig, Settings};
+use crate::config::LimitsConfig;
 use crate::error::GatewayError;
 use crate::lifecycle::Lifecycle;
-use crate::metrics::Metrics;
-use crate::proxy::{ClientInfo, Forwarder, Target, Upstream, UpstreamLink, request_host};
+use crate::proxy::{ClientInfo, Forwarder, Target, UpstreamLink, request_host};
 use crate::routes::{self, Route, RoutePolicy};
-use crate::sessions::tombstones::ending_sessions_through;
-use crate::sessions::{Activity, Clock, MeteredStore, SessionStore, Sweeper};
 
 /// The `Allow` answer to `CONNECT`: every method but tunnels.
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
@@ -35,7 +34,8 @@ pub struct ConnectionState {
     pub token: TokenMemo,
 }
 
-/// Everything a request needs, each part holding its own handles.
+/// Everything a request needs, each part holding its own handles (put together in
+/// [`build`]).
 pub struct Gateway {
     routes: RoutePolicy,
     prefix: String,
@@ -45,96 +45,12 @@ pub struct Gateway {
     api: SessionsApi,
     lifecycle: Lifecycle,
     forwarder: Forwarder,
-    store: Arc<dyn SessionStore>,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<Metrics>,
-    activity: Arc<Activity>,
+    shared: Shared,
     sweep_interval: Duration,
     admin_token: Option<AdminToken>,
 }
 
 impl Gateway {
-    /// Builds a gateway from its settings, the signing secret, a store and a clock.
-    pub fn new(
-        settings: &Settings,
-        secret: &[u8],
-        store: Arc<dyn SessionStore>,
-        clock: Arc<dyn Clock>,
-    ) -> Gateway {
-        let config = &settings.config;
-        let metrics = Arc::new(Metrics::new());
-        let store = ending_sessions_through(
-            Arc::new(MeteredStore::new(store, metrics.clone())),
-            clock.clone(),
-            settings.adopt_before_ms,
-        );
-        let adoption = settings.adopt_before_ms.map(|before_ms| {
-            Arc::new(Adoption::new(
-                before_ms,
-                store.clone(),
-                metrics.clone(),
-                settings.location_header.clone(),
-            ))
-        });
-        let verifier = Arc::new(TokenVerifier::new(
-            secret,
-            settings.algorithm,
-            config.auth.leeway_seconds,
-            config.auth.issuer.as_deref(),
-        ));
-        let upstream = Upstream::new(
-            settings.upstream_authority.clone(),
-            settings.upstream_base_path.clone(),
-            Duration::from_secs(config.proxy.upstream_timeout_seconds),
-            metrics.clone(),
-            clock.clone(),
-        );
-        let activity = Arc::new(Activity::default());
-        let reuse_grace_ms = i64::try_from(config.sessions.refresh_reuse_grace_seconds)
-            .unwrap_or(i64::MAX / 1000)
-            .saturating_mul(1000);
-        let mut authenticator = Authenticator::new(
-            verifier.clone(),
-            store.clone(),
-            clock.clone(),
-            metrics.clone(),
-            activity.clone(),
-        );
-        if let Some(adoption) = &adoption {
-            authenticator = authenticator.adopting(adoption.clone());
-        }
-        Gateway {
-            routes: settings.routes.clone(),
-            prefix: config.api_prefix.clone(),
-            strip_prefix: config.strip_prefix,
-            limits: config.limits.clone(),
-            authenticator,
-            api: SessionsApi {
-                store: store.clone(),
-                clock: clock.clone(),
-                metrics: metrics.clone(),
-                activity: activity.clone(),
-            },
-            lifecycle: Lifecycle {
-                store: store.clone(),
-                verifier,
-                clock: clock.clone(),
-                metrics: metrics.clone(),
-                capture_limit: config.sessions.capture_limit_bytes,
-                reuse_grace_ms,
-                location_header: settings.location_header.clone(),
-                adoption,
-            },
-            forwarder: Forwarder::new(Arc::new(upstream), settings.identity.clone()),
-            store,
-            clock,
-            metrics,
-            activity,
-            sweep_interval: Duration::from_secs(config.sessions.sweep_interval_seconds),
-            admin_token: settings.admin_token.clone(),
-        }
-    }
-
     /// Answers one request of a client connection. Never fails: every error becomes its JSON
     /// response here. Writes the access-log line and the request metrics.
     pub async fn handle(
@@ -143,21 +59,12 @@ impl Gateway {
         client: ClientInfo,
         connection: &ConnectionState,
     ) -> Response<Body> {
-        let started = Instant::now();
-        let method = request.method().clone();
-        let uri = request.uri().clone();
-        let mut log = AccessLog::new(client);
+        let mut log = AccessLog::start(&request, client);
         let response = match self.dispatch(request, &mut log, connection).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
         };
-        log.write(
-            &self.metrics,
-            &method,
-            uri.path(),
-            response.status(),
-            started.elapsed(),
-        );
+        log.finish(&self.shared.metrics, response.status());
         response
     }
 
@@ -249,50 +156,5 @@ impl Gateway {
             .await;
         log.upstream_time = Some(forwarded.upstream_time);
         forwarded.response
-    }
-
-    /// The gateway's metrics.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
-    /// The session store (metered).
-    pub fn store(&self) -> &Arc<dyn SessionStore> {
-        &self.store
-    }
-
-    /// The upstream.
-    pub fn upstream(&self) -> &Arc<Upstream> {
-        self.forwarder.upstream()
-    }
-
-    /// The clock.
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
-    /// The sessions' uses not yet written to the store.
-    pub fn activity(&self) -> &Arc<Activity> {
-        &self.activity
-    }
-
-    /// The token of the admin listener's session routes (`None`: they are off).
-    pub fn admin_token(&self) -> Option<&AdminToken> {
-        self.admin_token.as_ref()
-    }
-
-    /// The connection limits.
-    pub fn limits(&self) -> &LimitsConfig {
-        &self.limits
-    }
-
-    /// The expiry sweep of this gateway's store.
-    pub fn sweeper(&self) -> Sweeper {
-        Sweeper {
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-            metrics: self.metrics.clone(),
-            interval: self.sweep_interval,
-        }
     }
 }

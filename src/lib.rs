@@ -23,7 +23,7 @@
 //! the [`sessions::SessionStore`] interface: an embedded sled database
 //! ([`sessions::SledStore`], the default) or Redis ([`sessions::RedisStore`], shared by
 //! replicas); device names come from woothee ([`sessions::device`]). [`tools`] holds the
-//! offline commands (`compact`, `migrate`).
+//! offline commands (`compact`, `migrate`, `sessions`).
 
 // `expect("why")` instead of a bare unwrap outside tests (see conventions).
 #![warn(clippy::unwrap_used)]

@@ -81,12 +81,13 @@ impl Server {
         let limits = gateway.limits().clone();
         let graceful = GracefulShutdown::new();
         let mut tasks = JoinSet::new();
+        let shared = gateway.shared().clone();
         tasks.spawn(gateway.sweeper().run());
         tasks.spawn(
-            gateway
-                .activity()
+            shared
+                .activity
                 .clone()
-                .run(gateway.store().clone(), gateway.clock().clone()),
+                .run(shared.store.clone(), shared.clock.clone()),
         );
         if let Some(listener) = listeners.admin {
             if gateway.admin_token().is_none() {
@@ -124,10 +125,10 @@ impl Server {
             );
         }
         // The uses noted since the last minute's write, so that a graceful stop loses none.
-        let now = gateway.clock().now_ms();
-        if let Err(error) = gateway
-            .activity()
-            .flush(gateway.store().as_ref(), now, Duration::ZERO)
+        let now = shared.clock.now_ms();
+        if let Err(error) = shared
+            .activity
+            .flush(shared.store.as_ref(), now, Duration::ZERO)
             .await
         {
             tracing::warn!(%error, "the sessions' last uses of the last minute were not written");
