@@ -11,7 +11,8 @@
 //! - `unknown_routes`: unknown paths and wrong methods on the admin listener;
 //! - `scrape`: a parsed scrape of `/metrics` and the names of the families the tests read;
 //! - `alerts`: the deployment example's alerting rules, checked and unit-tested by promtool;
-//! - `sessions`: the admin session routes: listing, revoking, counting, the admin token;
+//! - `sessions`: the admin session routes: listing, revoking, counting;
+//! - `session_refusals`: the same refusing a wrong or missing admin token, bad input;
 //! - `redis`: the same routes on the Redis store, two gateways on one redis-server.
 
 mod support;
@@ -28,6 +29,8 @@ mod probes;
 mod redis;
 #[path = "admin/scrape.rs"]
 mod scrape;
+#[path = "admin/session_refusals.rs"]
+mod session_refusals;
 #[path = "admin/sessions.rs"]
 mod sessions;
 #[path = "admin/text_format.rs"]
