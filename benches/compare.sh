@@ -20,7 +20,7 @@
 #   THREADS [1]         wrk threads
 #   WARMUP [2s]         one unrecorded wrk run per target before the rounds ("0" skips it)
 #   TARGETS ["STRAIGHT A B H P C C2"]  which targets to run, in this order within a round
-#                       (HG, R and RR are also known; see Targets)
+#                       (A2, B2, HG, R and RR are also known; see Targets)
 #   SEED_SESSIONS [1000] SEED_USERS [100]  sessions in the gateway's store
 #   RESULTS_FILE        if set, every run is appended to it as one JSON line
 #   KEEP_TMP [0]        1: keep the temporary directory (configs, logs)
@@ -29,7 +29,8 @@
 #
 # Targets: STRAIGHT = wrk straight to the upstream; A = nginx proxy; B = HAProxy with
 # jwt_verify; C = sessiongate with one worker thread; C2 = sessiongate with its default
-# threads (one per core). H = the floor of sessiongate's HTTP stack: a bare hyper proxy on
+# threads (one per core); A2 and B2 = A and B with two workers (nginx worker_processes 2,
+# HAProxy nbthread 2), to set beside C2. H = the floor of sessiongate's HTTP stack: a bare hyper proxy on
 # one thread built like the gateway's forwarding path, with none of its work
 # (examples/hyper_floor.rs); HG = the same with the gateway's connection plumbing. P = a
 # bare pingora-proxy reverse proxy on one thread, none of the gateway's work either
@@ -122,8 +123,10 @@ token=$(<"$tmp/token")
 cp -a "$tmp/sessions-c" "$tmp/sessions-c2"
 
 up_port='' a_port='' b_port='' c_port='' c2_port='' h_port='' hg_port='' p_port=''
-r_port='' rr_port='' redis_port=''
+r_port='' rr_port='' redis_port='' a2_port='' b2_port=''
 free_port up_port
+free_port a2_port
+free_port b2_port
 free_port r_port
 free_port rr_port
 free_port redis_port
@@ -136,9 +139,9 @@ free_port hg_port
 free_port p_port
 
 # --- upstream: nginx, one worker, {"ok":true} with keep-alive ------------------------------
-nginx_conf() { # NAME: the parts every nginx here shares
+nginx_conf() { # NAME [WORKERS]: the parts every nginx here shares
   cat <<EOF
-worker_processes 1;
+worker_processes ${2:-1};
 daemon off;
 pid $tmp/$1.pid;
 error_log $tmp/$1.error.log warn;
@@ -173,15 +176,15 @@ EOF
 } >"$tmp/upstream.conf"
 start upstream nginx -e "$tmp/upstream.error.log" -p "$tmp/" -c "$tmp/upstream.conf"
 
-# --- A: nginx as a plain reverse proxy, upstream keep-alive pool ----------------------------
-{
-  nginx_conf nginx-proxy
+# --- A and A2: nginx as a plain reverse proxy, upstream keep-alive pool, 1 / 2 workers -------
+nginx_proxy_conf() { # NAME PORT WORKERS
+  nginx_conf "$1" "$3"
   cat <<EOF
 http {
     access_log off;
     keepalive_timeout 300s;
     keepalive_requests 1000000;
-$(nginx_temp nginx-proxy)
+$(nginx_temp "$1")
     upstream app {
         server 127.0.0.1:$up_port;
         keepalive 64;
@@ -189,7 +192,7 @@ $(nginx_temp nginx-proxy)
         keepalive_timeout 300s;
     }
     server {
-        listen 127.0.0.1:$a_port;
+        listen 127.0.0.1:$2;
         location / {
             proxy_pass http://app;
             proxy_http_version 1.1;
@@ -198,13 +201,19 @@ $(nginx_temp nginx-proxy)
     }
 }
 EOF
-} >"$tmp/nginx-proxy.conf"
-start nginx-proxy nginx -e "$tmp/nginx-proxy.error.log" -p "$tmp/" -c "$tmp/nginx-proxy.conf"
+}
+for proxy in "nginx-proxy $a_port 1" "nginx-proxy2 $a2_port 2"; do
+  read -r proxy_name proxy_port proxy_workers <<<"$proxy"
+  mkdir -p "$tmp/$proxy_name-temp"
+  nginx_proxy_conf "$proxy_name" "$proxy_port" "$proxy_workers" >"$tmp/$proxy_name.conf"
+  start "$proxy_name" nginx -e "$tmp/$proxy_name.error.log" -p "$tmp/" -c "$tmp/$proxy_name.conf"
+done
 
-# --- B: HAProxy, one thread, the token checked with jwt_verify (no session lookup) ----------
-cat >"$tmp/haproxy.cfg" <<EOF
+# --- B and B2: HAProxy, 1 / 2 threads, the token checked with jwt_verify (no session lookup) -
+haproxy_cfg() { # PORT THREADS
+  cat <<EOF
 global
-    nbthread 1
+    nbthread $2
     maxconn 4096
     # No log, like nginx (access_log off) and sessiongate (log level warn) here.
 
@@ -216,7 +225,7 @@ defaults
     timeout http-keep-alive 300s
 
 frontend bench
-    bind 127.0.0.1:$b_port
+    bind 127.0.0.1:$1
     http-request set-var(txn.bearer) http_auth_bearer
     http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('\$.alg')
     # The algorithm is pinned, as sessiongate pins HS256.
@@ -231,8 +240,14 @@ backend app
     http-reuse always
     server upstream 127.0.0.1:$up_port
 EOF
-haproxy -c -q -f "$tmp/haproxy.cfg" || die "HAProxy refuses the generated $tmp/haproxy.cfg (KEEP_TMP=1 keeps it)"
-start haproxy haproxy -db -f "$tmp/haproxy.cfg"
+}
+for proxy in "haproxy $b_port 1" "haproxy2 $b2_port 2"; do
+  read -r proxy_name proxy_port proxy_threads <<<"$proxy"
+  haproxy_cfg "$proxy_port" "$proxy_threads" >"$tmp/$proxy_name.cfg"
+  haproxy -c -q -f "$tmp/$proxy_name.cfg" ||
+    die "HAProxy refuses the generated $tmp/$proxy_name.cfg (KEEP_TMP=1 keeps it)"
+  start "$proxy_name" haproxy -db -f "$tmp/$proxy_name.cfg"
+done
 
 # --- C and C2: sessiongate, one worker thread / the default threads -------------------------
 gateway_conf() { # PORT DATA_DIR [STORE_SECTION]
@@ -297,6 +312,8 @@ declare -A url name
 url[STRAIGHT]=http://127.0.0.1:$up_port/api/bench
 url[A]=http://127.0.0.1:$a_port/api/bench
 url[B]=http://127.0.0.1:$b_port/api/bench
+url[A2]=http://127.0.0.1:$a2_port/api/bench
+url[B2]=http://127.0.0.1:$b2_port/api/bench
 url[C]=http://127.0.0.1:$c_port/api/bench
 url[C2]=http://127.0.0.1:$c2_port/api/bench
 url[H]=http://127.0.0.1:$h_port/api/bench
@@ -311,6 +328,8 @@ fi
 name[STRAIGHT]="straight to the upstream (nginx)"
 name[A]="A  nginx proxy, no auth"
 name[B]="B  HAProxy jwt_verify"
+name[A2]="A2 nginx proxy, no auth, 2 workers"
+name[B2]="B2 HAProxy jwt_verify, nbthread 2"
 name[C]="C  sessiongate, 1 worker"
 name[C2]="C2 sessiongate, default workers ($(nproc) cores)"
 name[H]="H  hyper floor: bare hyper proxy, 1 thread"
@@ -322,6 +341,8 @@ name[RR]="RR 2 replicas x 1 worker on one Redis"
 wait_ok upstream "${url[STRAIGHT]}"
 wait_ok nginx-proxy "${url[A]}"
 wait_ok haproxy "${url[B]}"
+wait_ok nginx-proxy2 "${url[A2]}"
+wait_ok haproxy2 "${url[B2]}"
 wait_ok gateway-c "${url[C]}"
 wait_ok gateway-c2 "${url[C2]}"
 wait_ok hyper-floor "${url[H]}"
@@ -345,14 +366,14 @@ signature=${token##*.}
 middle=$((${#signature} / 2))
 if [[ ${signature:middle:1} == A ]]; then swap=B; else swap=A; fi
 forged="${token%.*}.${signature:0:middle}${swap}${signature:middle+1}"
-served="STRAIGHT A B C C2 H HG"
+served="STRAIGHT A B A2 B2 C C2 H HG"
 if ((with_p)); then served+=" P"; fi
 if ((with_r)); then served+=" R"; fi
 for t in $served; do
   [[ $(status_of "${url[$t]}" "$token") == 200 && $(<"$tmp/body") == '{"ok":true}' ]] ||
     die "$t does not answer {\"ok\":true} with the token"
 done
-refusing="B C C2"
+refusing="B B2 C C2"
 if ((with_r)); then refusing+=" R"; fi
 for t in $refusing; do
   [[ $(status_of "${url[$t]}") == 401 ]] || die "$t lets a request without a token through"
@@ -421,7 +442,7 @@ fi
 mkdir -p "$tmp/results"
 for round in $(seq "$ROUNDS"); do
   for t in $TARGETS; do
-    [[ -n ${url[$t]:-} ]] || die "unknown target $t (known: STRAIGHT A B C C2 H HG P R RR)"
+    [[ -n ${url[$t]:-} ]] || die "unknown target $t (known: STRAIGHT A B A2 B2 C C2 H HG P R RR)"
     json=$(run "$t" "$DURATION")
     [[ -n $json ]] || die "no result from wrk against $t"
     rps=$(field "$json" rps)
@@ -461,15 +482,17 @@ echo "(medians over the rounds; 'invalid' counts runs with socket errors or non-
 
 # Ratios taken round by round, then their median.
 ratios=()
-for pair in C/A C/B C2/A C2/B H/A H/B HG/A C/H P/A P/H C/P R/C R/A RR/R RR/C2; do
+for pair in C/A C/B C2/A C2/B C2/A2 C2/B2 H/A H/B HG/A C/H P/A P/H C/P R/C R/A RR/R RR/C2; do
   if has "${pair%/*}" && has "${pair#*/}"; then ratios+=("$pair"); fi
 done
 if ((${#ratios[@]})); then
   echo
   header=$(printf '%-7s' round)
   for pair in "${ratios[@]}"; do header+=$(printf ' %8s' "$pair"); done
+  # p99 ratios for the pairs against nginx (A or A2).
+  against_nginx() { [[ ${1#*/} == A || ${1#*/} == A2 ]]; }
   for pair in "${ratios[@]}"; do
-    if [[ ${pair#*/} == A ]]; then header+=$(printf ' %10s' "p99 ${pair%/*}/A"); fi
+    if against_nginx "$pair"; then header+=$(printf ' %10s' "p99 $pair"); fi
   done
   echo "$header"
   declare -A all
@@ -482,9 +505,9 @@ if ((${#ratios[@]})); then
       line+=$(printf ' %8s' "$r")
     done
     for pair in "${ratios[@]}"; do
-      [[ ${pair#*/} == A ]] || continue
+      against_nginx "$pair" || continue
       r=$(awk -v a="$(sed -n "${round}p" "$tmp/results/${pair%/*}" | cut -d' ' -f3)" \
-        -v b="$(sed -n "${round}p" "$tmp/results/A" | cut -d' ' -f3)" 'BEGIN{printf "%.3f", a/b}')
+        -v b="$(sed -n "${round}p" "$tmp/results/${pair#*/}" | cut -d' ' -f3)" 'BEGIN{printf "%.3f", a/b}')
       all[p99${pair}]+="$r "
       line+=$(printf ' %10s' "$r")
     done
@@ -495,7 +518,7 @@ if ((${#ratios[@]})); then
     line+=$(printf ' %8s' "$(tr ' ' '\n' <<<"${all[$pair]}" | grep . | median)")
   done
   for pair in "${ratios[@]}"; do
-    [[ ${pair#*/} == A ]] || continue
+    against_nginx "$pair" || continue
     line+=$(printf ' %10s' "$(tr ' ' '\n' <<<"${all[p99$pair]}" | grep . | median)")
   done
   echo "$line"
@@ -506,6 +529,7 @@ if ((${#ratios[@]})); then
   echo "targets (on the medians of the per-round ratios):"
   for check in "C/A req/s:C/A:>=:1.0" "C2/A req/s:C2/A:>=:1.0" "C/B req/s:C/B:>=:1.3" \
     "C2/B req/s:C2/B:>=:1.3" "p99 C/A:p99C/A:<=:1.2" "p99 C2/A:p99C2/A:<=:1.2" \
+    "C2/A2 req/s:C2/A2:>=:1.0" "C2/B2 req/s:C2/B2:>=:1.3" "p99 C2/A2:p99C2/A2:<=:1.2" \
     "R/C req/s (the Redis store against sled):R/C:>=:0.8"; do
     IFS=: read -r label key op limit <<<"$check"
     if [[ -n ${all[$key]:-} ]]; then
