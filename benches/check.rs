@@ -5,12 +5,14 @@
 //! CARGO_TARGET_DIR=/tmp/target-bench cargo bench --bench check -- check/1M   # one group
 //! ```
 //!
-//! - `check/{1k,1M}`: the per-request check exactly as `Gateway::check_token` does it:
-//!   `bearer_token` → the clock → `TokenVerifier::verify` → `token_hash` (SHA-512) →
-//!   `SessionStore::find_access` on a `SledStore` behind `Arc<dyn SessionStore>` → the expiry
-//!   and `sub` comparison; each iteration takes the next of 4,096 requests carrying the tokens
-//!   of random live sessions. `check_metered/1M` adds the gateway's timing wrapper
-//!   (`MeteredStore`), which the running gateway also has. `runtime/block_on` is the cost of
+//! - `check/{1k,1M}`: the per-request check, step for step: `bearer_token` → the clock →
+//!   `TokenVerifier::verify` → `token_hash` (SHA-512) → `SessionStore::find_access` on a
+//!   `SledStore` behind `Arc<dyn SessionStore>` → the expiry and `sub` comparison; each
+//!   iteration takes the next of 4,096 requests carrying the tokens of random live sessions.
+//!   `check_metered/1M` adds the gateway's timing wrapper (`MeteredStore`), which the running
+//!   gateway also has. `authenticate/1M` is the gateway's own `Authenticator` on that metered
+//!   store, as a request on a new connection meets it (no token memo): the check, the
+//!   decision counted, and the session's use noted for `lastActiveAt`. `runtime/block_on` is the cost of
 //!   driving one ready future on the current-thread runtime, included in every store bench.
 //! - `check_parts/{verify,sha512,lookup_1M}`: the check's three costly steps alone: the JWT
 //!   verification, the SHA-512 of the token, and `find_access` in the 1M store.
@@ -33,10 +35,10 @@ use criterion::{Criterion, criterion_group};
 use http::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
 use http::{HeaderMap, HeaderValue};
 use jsonwebtoken::Algorithm;
-use sessiongate::auth::{TokenRejection, TokenVerifier, bearer_token, token_hash};
+use sessiongate::auth::{Authenticator, TokenRejection, TokenVerifier, bearer_token, token_hash};
 use sessiongate::metrics::Metrics;
 use sessiongate::sessions::{
-    Clock, Device, MeteredStore, Session, SessionId, SessionStore, SledStore, SystemClock,
+    Activity, Clock, Device, MeteredStore, Session, SessionId, SessionStore, SledStore, SystemClock,
 };
 use tokio::runtime::Runtime;
 
@@ -198,6 +200,25 @@ fn benches(c: &mut Criterion) {
     bench_check(c, &rt, "check/1M", large, |f| f.store.clone());
     bench_check(c, &rt, "check_metered/1M", large, |f| {
         Arc::new(MeteredStore::new(f.store.clone(), Arc::new(Metrics::new())))
+    });
+
+    c.bench_function("authenticate/1M", |b| {
+        let f = large();
+        let metrics = Arc::new(Metrics::new());
+        let authenticator = Authenticator::new(
+            Arc::new(TokenVerifier::new(SECRET, Algorithm::HS256, 5, None)),
+            Arc::new(MeteredStore::new(f.store.clone(), metrics.clone())),
+            Arc::new(SystemClock),
+            metrics,
+            Arc::new(Activity::default()),
+        );
+        let next = Cell::new(0usize);
+        b.iter(|| {
+            let i = next.get();
+            next.set((i + 1) % REQUESTS);
+            let headers = black_box(&f.requests[i]);
+            black_box(rt.block_on(authenticator.authenticate(headers, None)))
+        })
     });
 
     // The check's three costly steps on their own, to see where its time goes.
