@@ -170,16 +170,7 @@ fn main() -> ExitCode {
 /// `--direct` on the configured store.
 fn sessions_command(command: SessionsCommand) -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
-    let loaded = match &command.config {
-        Some(path) => Config::load(path),
-        None => {
-            let mut defaults = Config::default();
-            defaults.apply_overrides(env);
-            defaults
-                .load_admin_token(env)
-                .and_then(|token| Ok(defaults.settings()?.with_admin_token(token)))
-        }
-    };
+    let loaded = Config::load_or_defaults(command.config.as_deref());
     let password = loaded.and_then(|settings| {
         let password = match command.direct {
             true => settings.config.load_redis_password(env)?,
@@ -215,15 +206,7 @@ fn sessions_command(command: SessionsCommand) -> ExitCode {
 
 /// Exits 0 when the admin listener answers `/healthz` with 200.
 fn healthcheck(config: Option<PathBuf>) -> ExitCode {
-    let settings = match &config {
-        Some(path) => Config::load(path),
-        None => {
-            let mut defaults = Config::default();
-            defaults.apply_overrides(|name| std::env::var(name).ok());
-            defaults.settings()
-        }
-    };
-    let admin = match settings.map(|settings| settings.admin) {
+    let admin = match Config::load_or_defaults(config.as_deref()).map(|settings| settings.admin) {
         Ok(Some(addr)) => addr,
         Ok(None) => {
             eprintln!("sessiongate healthcheck: admin_listen is empty: no admin listener to ask");

@@ -215,7 +215,7 @@ impl MainListener {
             let idle = self.idle;
             tokio::spawn(async move {
                 let _slot = slot;
-                let metrics = connection.gateway.metrics().clone();
+                let metrics = connection.gateway.shared().metrics.clone();
                 metrics.connections_open.inc();
                 let stream = IdleTimeout::new(stream, idle);
                 match tls {

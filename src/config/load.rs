@@ -15,14 +15,29 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        let mut config = Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+        let config = Config::from_toml(&text).map_err(|message| ConfigError::Parse {
             path: path.display().to_string(),
             message,
         })?;
+        config.with_environment()
+    }
+
+    /// The settings of the file at `path` ([`Config::load`]), or without one, of the defaults
+    /// with the `SESSIONGATE_*` overrides and the admin token, as the gateway reads them.
+    pub fn load_or_defaults(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        match path {
+            Some(path) => Config::load(path),
+            None => Config::default().with_environment(),
+        }
+    }
+
+    /// This config with the process environment's overrides applied, checked, with the
+    /// admin token read.
+    fn with_environment(mut self) -> Result<Settings, ConfigError> {
         let env = |name: &str| std::env::var(name).ok();
-        config.apply_overrides(env);
-        let admin_token = config.load_admin_token(env)?;
-        Ok(config.settings()?.with_admin_token(admin_token))
+        self.apply_overrides(env);
+        let admin_token = self.load_admin_token(env)?;
+        Ok(self.settings()?.with_admin_token(admin_token))
     }
 
     /// Parses TOML text (no overrides, no validation).

@@ -117,11 +117,6 @@ impl Gateway {
         &self.shared
     }
 
-    /// The gateway's metrics.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.shared.metrics
-    }
-
     /// The upstream.
     pub fn upstream(&self) -> &Arc<Upstream> {
         self.forwarder.upstream()

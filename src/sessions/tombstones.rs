@@ -106,7 +106,7 @@ impl Tombstoning {
     /// the session would have expired. A session adopted from its access token holds no
     /// known refresh token: an [`ended_pair_mark`] stands for the one issued with it, until
     /// that one has expired.
-    fn tombstones(&self, session: &Session, now_ms: i64) -> Option<Vec<RotatedEntry>> {
+    fn tombstones(&self, session: &Session, now_ms: i64) -> Option<[RotatedEntry; 2]> {
         if session.updated_at_ms > self.before_ms.saturating_add(CLOCK_SKEW_MS) {
             return None;
         }
@@ -129,7 +129,7 @@ impl Tombstoning {
         } else {
             entry(session.refresh_hash, session.expire_at_ms)
         };
-        Some(vec![entry(session.access_hash, access_until), refresh])
+        Some([entry(session.access_hash, access_until), refresh])
     }
 }
 
@@ -173,9 +173,10 @@ impl SessionStore for Tombstoning {
     ) -> Result<Option<Session>, StoreError> {
         if self.adoptable_alive(MAX_ADOPTED_ACCESS_LIFETIME_MS) {
             let session = self.inner.get(user, id).await?;
-            if let Some(tombstones) = session.and_then(|s| self.tombstones(&s, self.clock.now_ms()))
+            if let Some([access, _]) =
+                session.and_then(|s| self.tombstones(&s, self.clock.now_ms()))
             {
-                self.inner.retire(&tombstones[..1]).await?;
+                self.inner.retire(&[access]).await?;
             }
         }
         self.inner.rotate(user, id, rotation).await

@@ -14,8 +14,8 @@ use sessiongate_testkit::RedisServer;
 use share_stand_in::{StandIn, StandInConfig, TokenPair};
 use tokio::sync::oneshot;
 
-use crate::sessions::{ADMIN_TOKEN, admin_call};
-use crate::support::{ALICE, BOB, CHROME_LINUX, POSTMAN, SECRET};
+use crate::sessions::ADMIN_TOKEN;
+use crate::support::{ALICE, BOB, CHROME_LINUX, POSTMAN, SECRET, admin_call};
 
 /// One gateway on the shared Redis: its addresses, and what stops it.
 struct Replica {

@@ -5,7 +5,7 @@
 use http::StatusCode;
 
 use crate::scrape::{REVOKED, scrape};
-use crate::sessions::{ADMIN_TOKEN, admin, admin_call, ids, start_with_admin_token, status_of};
+use crate::sessions::{ADMIN_TOKEN, admin, ids, start_with_admin_token, status_of};
 use crate::support::*;
 
 #[tokio::test]

@@ -6,11 +6,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -28,31 +24,6 @@ pub(crate) async fn start_with_admin_token() -> (Harness, TempDir) {
     std::fs::write(&file, format!("{ADMIN_TOKEN}\n")).expect("write the token file");
     let h = Harness::start_with(|config| config.admin.token_file = Some(file)).await;
     (h, dir)
-}
-
-/// Sends `method path` to the admin listener with these headers.
-pub(crate) async fn admin_call(
-    admin_url: String,
-    method: &str,
-    headers: &[(&str, &str)],
-) -> TestResponse {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = Request::builder()
-        .method(Method::from_bytes(method.as_bytes()).expect("a method"))
-        .uri(admin_url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = client
-        .request(request.body(Full::new(Bytes::new())).expect("a request"))
-        .await
-        .expect("the admin listener answers");
-    let (parts, body) = response.into_parts();
-    TestResponse {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.expect("the body arrives").to_bytes(),
-    }
 }
 
 /// `method path` on the admin listener with the admin token.

@@ -197,6 +197,23 @@ impl Connection {
     }
 }
 
+/// Sends `method` to an admin listener's URL with these headers (any gateway's, as two
+/// gateways on one store need).
+pub async fn admin_call(admin_url: String, method: &str, headers: &[(&str, &str)]) -> TestResponse {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).expect("a method"))
+        .uri(admin_url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = client
+        .request(request.body(Full::new(Bytes::new())).expect("a request"))
+        .await
+        .expect("the admin listener answers");
+    read(response).await
+}
+
 async fn read(response: http::Response<hyper::body::Incoming>) -> TestResponse {
     let (parts, body) = response.into_parts();
     let body = body.collect().await.expect("the body arrives").to_bytes();
@@ -341,16 +358,7 @@ impl Harness {
 
     /// GETs a path on the admin listener.
     pub async fn admin_get(&self, path: &str) -> TestResponse {
-        let request = Request::get(self.admin_url(path))
-            .body(Full::new(Bytes::new()))
-            .expect("a valid request");
-        read(
-            self.client
-                .request(request)
-                .await
-                .expect("the admin listener answers"),
-        )
-        .await
+        admin_call(self.admin_url(path), "GET", &[]).await
     }
 
     /// The gateway URL of a path (`/api/...`).
