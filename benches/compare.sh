@@ -20,10 +20,12 @@
 #   THREADS [1]         wrk threads
 #   WARMUP [2s]         one unrecorded wrk run per target before the rounds ("0" skips it)
 #   TARGETS ["STRAIGHT A B H P C C2"]  which targets to run, in this order within a round
-#                       (A2, B2, HG, R and RR are also known; see Targets)
+#                       (A2, B2, C0, HG, R and RR are also known; see Targets)
 #   SEED_SESSIONS [1000] SEED_USERS [100]  sessions in the gateway's store
 #   RESULTS_FILE        if set, every run is appended to it as one JSON line
 #   KEEP_TMP [0]        1: keep the temporary directory (configs, logs)
+#   BASELINE_BIN        a sessiongate binary built from another commit (a release build of
+#                       the commit before a change); enables target C0, and C/C0 in the ratios
 #   CARGO_TARGET_DIR    where cargo builds [target/ in the repository; target P's crate,
 #                       outside the workspace, in benches/pingora_floor/target/]
 #
@@ -39,7 +41,9 @@
 # appendonly with appendfsync everysec, holding the same sessions, copied in with
 # `sessiongate migrate`); RR = two such replicas on that one Redis, loaded at once by two wrk
 # processes of half the connections each (req/s summed, p99 the worse of the two). R and RR
-# are started only when TARGETS has them. See benches/README.md.
+# are started only when TARGETS has them. C0 = BASELINE_BIN started exactly like C, on its
+# own copy of the same sessions, to measure a change in turns against the commit before it
+# (started only when TARGETS has C0). See benches/README.md.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -52,6 +56,7 @@ SEED_SESSIONS=${SEED_SESSIONS:-1000}
 SEED_USERS=${SEED_USERS:-100}
 RESULTS_FILE=${RESULTS_FILE:-}
 KEEP_TMP=${KEEP_TMP:-0}
+BASELINE_BIN=${BASELINE_BIN:-}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
@@ -62,6 +67,13 @@ if [[ " $TARGETS " == *" P "* ]]; then with_p=1; fi
 # Targets R and RR: a redis-server, started only when asked for.
 with_r=0
 if [[ " $TARGETS " == *" R "* || " $TARGETS " == *" RR "* ]]; then with_r=1; fi
+# Target C0: another commit's build, started only when asked for.
+with_c0=0
+if [[ " $TARGETS " == *" C0 "* ]]; then
+  [[ -n $BASELINE_BIN ]] || { echo "compare.sh: target C0 needs BASELINE_BIN (a sessiongate binary)" >&2; exit 64; }
+  [[ -x $BASELINE_BIN ]] || { echo "compare.sh: BASELINE_BIN is not an executable file: $BASELINE_BIN" >&2; exit 64; }
+  with_c0=1
+fi
 pingora_target_dir=$repo/benches/pingora_floor/target
 if [[ -n ${CARGO_TARGET_DIR:-} ]]; then pingora_target_dir=$target_dir; fi
 # Debian puts nginx and haproxy in /usr/sbin, which a user's PATH may lack.
@@ -121,9 +133,10 @@ secret=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 token=$(<"$tmp/token")
 # sled locks its directory: each gateway gets its own copy of the same sessions.
 cp -a "$tmp/sessions-c" "$tmp/sessions-c2"
+if ((with_c0)); then cp -a "$tmp/sessions-c" "$tmp/sessions-c0"; fi
 
 up_port='' a_port='' b_port='' c_port='' c2_port='' h_port='' hg_port='' p_port=''
-r_port='' rr_port='' redis_port='' a2_port='' b2_port=''
+r_port='' rr_port='' redis_port='' a2_port='' b2_port='' c0_port=''
 free_port up_port
 free_port a2_port
 free_port b2_port
@@ -137,6 +150,7 @@ free_port c2_port
 free_port h_port
 free_port hg_port
 free_port p_port
+free_port c0_port
 
 # --- upstream: nginx, one worker, {"ok":true} with keep-alive ------------------------------
 nginx_conf() { # NAME [WORKERS]: the parts every nginx here shares
@@ -298,6 +312,11 @@ c_pid=${pids[-1]}
 start gateway-c2 env -u RUST_LOG -u SESSIONGATE_WORKERS JWT_SECRET="$secret" \
   "$gateway_bin" --config "$tmp/gateway-c2.toml"
 c2_pid=${pids[-1]}
+if ((with_c0)); then
+  gateway_conf "$c0_port" "$tmp/sessions-c0" >"$tmp/gateway-c0.toml"
+  start gateway-c0 env -u RUST_LOG JWT_SECRET="$secret" SESSIONGATE_WORKERS=1 \
+    "$BASELINE_BIN" --config "$tmp/gateway-c0.toml"
+fi
 
 # --- H and HG: the floor of the gateway's HTTP stack (hyper, one thread, no gateway work) --
 start hyper-floor "$floor_bin" "127.0.0.1:$h_port" "127.0.0.1:$up_port"
@@ -319,6 +338,7 @@ url[C2]=http://127.0.0.1:$c2_port/api/bench
 url[H]=http://127.0.0.1:$h_port/api/bench
 url[HG]=http://127.0.0.1:$hg_port/api/bench
 if ((with_p)); then url[P]=http://127.0.0.1:$p_port/api/bench; fi
+if ((with_c0)); then url[C0]=http://127.0.0.1:$c0_port/api/bench; fi
 if ((with_r)); then
   url[R]=http://127.0.0.1:$r_port/api/bench
   # Two replicas at once: run() loads both (see pair_run).
@@ -337,6 +357,7 @@ name[HG]="HG hyper floor + gateway's connection plumbing"
 name[P]="P  pingora floor: bare pingora, 1 thread"
 name[R]="R  sessiongate, 1 worker, Redis store"
 name[RR]="RR 2 replicas x 1 worker on one Redis"
+name[C0]="C0 BASELINE_BIN, 1 worker"
 
 wait_ok upstream "${url[STRAIGHT]}"
 wait_ok nginx-proxy "${url[A]}"
@@ -348,6 +369,7 @@ wait_ok gateway-c2 "${url[C2]}"
 wait_ok hyper-floor "${url[H]}"
 wait_ok hyper-floor-g "${url[HG]}"
 if ((with_p)); then wait_ok pingora-floor "${url[P]}"; fi
+if ((with_c0)); then wait_ok gateway-c0 "${url[C0]}"; fi
 if ((with_r)); then
   wait_ok gateway-r "${url[R]}"
   wait_ok gateway-rr "$rr_url"
@@ -369,12 +391,14 @@ forged="${token%.*}.${signature:0:middle}${swap}${signature:middle+1}"
 served="STRAIGHT A B A2 B2 C C2 H HG"
 if ((with_p)); then served+=" P"; fi
 if ((with_r)); then served+=" R"; fi
+if ((with_c0)); then served+=" C0"; fi
 for t in $served; do
   [[ $(status_of "${url[$t]}" "$token") == 200 && $(<"$tmp/body") == '{"ok":true}' ]] ||
     die "$t does not answer {\"ok\":true} with the token"
 done
 refusing="B B2 C C2"
 if ((with_r)); then refusing+=" R"; fi
+if ((with_c0)); then refusing+=" C0"; fi
 for t in $refusing; do
   [[ $(status_of "${url[$t]}") == 401 ]] || die "$t lets a request without a token through"
   [[ $(status_of "${url[$t]}" "$forged") == 401 ]] || die "$t lets a forged token through"
@@ -442,7 +466,7 @@ fi
 mkdir -p "$tmp/results"
 for round in $(seq "$ROUNDS"); do
   for t in $TARGETS; do
-    [[ -n ${url[$t]:-} ]] || die "unknown target $t (known: STRAIGHT A B A2 B2 C C2 H HG P R RR)"
+    [[ -n ${url[$t]:-} ]] || die "unknown target $t (known: STRAIGHT A B A2 B2 C C0 C2 H HG P R RR)"
     json=$(run "$t" "$DURATION")
     [[ -n $json ]] || die "no result from wrk against $t"
     rps=$(field "$json" rps)
@@ -482,7 +506,7 @@ echo "(medians over the rounds; 'invalid' counts runs with socket errors or non-
 
 # Ratios taken round by round, then their median.
 ratios=()
-for pair in C/A C/B C2/A C2/B C2/A2 C2/B2 H/A H/B HG/A C/H P/A P/H C/P R/C R/A RR/R RR/C2; do
+for pair in C/A C/B C2/A C2/B C2/A2 C2/B2 H/A H/B HG/A C/H P/A P/H C/P R/C R/A RR/R RR/C2 C/C0; do
   if has "${pair%/*}" && has "${pair#*/}"; then ratios+=("$pair"); fi
 done
 if ((${#ratios[@]})); then
@@ -530,7 +554,8 @@ if ((${#ratios[@]})); then
   for check in "C/A req/s:C/A:>=:1.0" "C2/A req/s:C2/A:>=:1.0" "C/B req/s:C/B:>=:1.3" \
     "C2/B req/s:C2/B:>=:1.3" "p99 C/A:p99C/A:<=:1.2" "p99 C2/A:p99C2/A:<=:1.2" \
     "C2/A2 req/s:C2/A2:>=:1.0" "C2/B2 req/s:C2/B2:>=:1.3" "p99 C2/A2:p99C2/A2:<=:1.2" \
-    "R/C req/s (the Redis store against sled):R/C:>=:0.8"; do
+    "R/C req/s (the Redis store against sled):R/C:>=:0.8" \
+    "C/C0 req/s (this tree against BASELINE_BIN):C/C0:>=:0.98"; do
     IFS=: read -r label key op limit <<<"$check"
     if [[ -n ${all[$key]:-} ]]; then
       verdict "$label" "$(tr ' ' '\n' <<<"${all[$key]}" | grep . | median)" "$op" "$limit"
