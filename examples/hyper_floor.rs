@@ -37,6 +37,9 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 
+// The gateway's allocator, as the gateway it is the floor of.
+sessiongate::global_allocator!();
+
 type Body = UnsyncBoxBody<Bytes, hyper::Error>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

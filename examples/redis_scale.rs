@@ -27,6 +27,9 @@ use sessiongate::auth::{TokenVerifier, token_hash};
 use sessiongate::sessions::store::dump::{Dump, Entry};
 use sessiongate::sessions::{RedisStore, RedisTarget, SessionStore};
 
+// The gateway's allocator, as in the gateway.
+sessiongate::global_allocator!();
+
 #[path = "../benches/support/seed.rs"]
 #[allow(dead_code, unused_imports)] // the parts of the benches' seeding this example uses
 mod seed;

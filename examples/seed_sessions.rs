@@ -21,6 +21,9 @@ use std::time::Instant;
 
 use sessiongate::sessions::SledStore;
 
+// The gateway's allocator, as in the gateway.
+sessiongate::global_allocator!();
+
 #[path = "../benches/support/seed.rs"]
 #[allow(dead_code)]
 mod seed;

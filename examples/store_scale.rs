@@ -43,6 +43,9 @@ use jsonwebtoken::Algorithm;
 use sessiongate::auth::{TokenVerifier, token_hash};
 use sessiongate::sessions::{SessionStore, SledStore};
 
+// The gateway's allocator: the store measured as the gateway runs it.
+sessiongate::global_allocator!();
+
 #[path = "../benches/support/seed.rs"]
 #[allow(dead_code)]
 mod seed;
@@ -188,7 +191,7 @@ async fn measure(args: &Args) -> Result<(), String> {
             let grant = store.find_access(user, &hash).await;
             times.push(started.elapsed());
             match grant {
-                Ok(Some(grant)) if &grant.user == user => {}
+                Ok(Some(grant)) if grant.user == user => {}
                 Ok(_) => {
                     return Err(
                         "a seeded token was not found: wrong --base, secret, count or users?"

@@ -28,13 +28,25 @@
 // `expect("why")` instead of a bare unwrap outside tests (see conventions).
 #![warn(clippy::unwrap_used)]
 
-/// The global allocator: mimalloc (the `mimalloc` feature), set here so that the examples and
-/// benches measure the store with the gateway's allocator: sled's page cache is millions of
-/// small heap blocks, which glibc's malloc frees slowly (benches/README.md, "The allocator:
-/// mimalloc").
+/// Sets the gateway's global allocator, mimalloc (the `mimalloc` feature), in the binary it is
+/// written in: sled's page cache is millions of small heap blocks, which glibc's malloc frees
+/// slowly (benches/README.md, "The allocator: mimalloc"). The `sessiongate` binary, the
+/// benches and the measuring examples use it, so that they measure what runs; the library
+/// sets no allocator, so that a test binary can set its own (tests/allocations.rs counts the
+/// check's allocations).
+#[macro_export]
+macro_rules! global_allocator {
+    () => {
+        #[cfg(feature = "mimalloc")]
+        #[global_allocator]
+        static ALLOCATOR: $crate::Allocator = $crate::Allocator;
+    };
+}
+
+/// The allocator [`global_allocator!`] sets.
 #[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[doc(hidden)]
+pub use mimalloc::MiMalloc as Allocator;
 
 pub mod access_log;
 pub mod admin;

@@ -16,6 +16,9 @@ use sessiongate::tools::sessions::{self, Failure, SessionsCommand};
 use sessiongate::{Config, Gateway, Listeners, Server};
 use tokio::signal::unix::{SignalKind, signal};
 
+// The gateway's allocator, mimalloc (see the library's `global_allocator!`).
+sessiongate::global_allocator!();
+
 const USAGE: &str = "\
 usage: sessiongate --config <file> [--check-config]
        sessiongate healthcheck [--config <file>]

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use compact_str::CompactString;
 use http::HeaderMap;
 
 use super::{Claims, TokenHash, TokenRejection, TokenVerifier, bearer_token, token_hash};
@@ -14,8 +15,8 @@ use crate::sessions::{Activity, Clock, Session, SessionId, SessionStore};
 /// The caller of a request, once its token has been checked.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The user id.
-    pub user: String,
+    /// The user id (inline up to 24 bytes, as in [`crate::sessions::AccessGrant`]).
+    pub user: CompactString,
     /// The session the token belongs to.
     pub session_id: SessionId,
 }
@@ -24,7 +25,7 @@ impl Caller {
     /// The holder of `session`.
     pub fn of(session: &Session) -> Caller {
         Caller {
-            user: session.user.clone(),
+            user: session.user.as_str().into(),
             session_id: session.session_id(),
         }
     }

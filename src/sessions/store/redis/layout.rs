@@ -154,7 +154,7 @@ pub(super) fn decode_grant(user: &str, value: &[u8]) -> Result<AccessGrant, Stor
     }
     Ok(AccessGrant {
         session_id: SessionId(value[..12].try_into().expect("12 bytes")),
-        user: user.to_string(),
+        user: user.into(),
         expire_at_ms: be_i64(&value[12..20]),
     })
 }

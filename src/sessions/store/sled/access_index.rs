@@ -134,7 +134,7 @@ impl AccessIndex {
     pub(super) fn get(&self, hash: &TokenHash) -> Option<AccessGrant> {
         self.map.get(&key(hash)).map(|entry| AccessGrant {
             session_id: SessionId(entry.session_id),
-            user: entry.user.as_str().to_owned(),
+            user: entry.user.clone(),
             expire_at_ms: entry.expire_at_ms,
         })
     }
@@ -160,7 +160,7 @@ impl AccessIndex {
         let entry = Entry {
             session_id: grant.session_id.0,
             expire_at_ms: grant.expire_at_ms,
-            user: CompactString::from(grant.user),
+            user: grant.user,
         };
         self.map.insert(key(hash), entry);
     }
@@ -187,7 +187,7 @@ mod tests {
             let grant = AccessGrant {
                 session_id: SessionId([7; 12]),
                 expire_at_ms: 42,
-                user: user.to_owned(),
+                user: user.into(),
             };
             index.put(&hash, grant);
             let found = index.get(&hash).expect("present");

@@ -283,7 +283,7 @@ pub(super) fn decode_grant(value: &[u8]) -> Result<AccessGrant, StoreError> {
     Ok(AccessGrant {
         session_id: SessionId(grant_id(value)),
         expire_at_ms: i64::from_be_bytes(expiry),
-        user: String::from_utf8(value[20..].to_vec()).map_err(corrupt)?,
+        user: std::str::from_utf8(&value[20..]).map_err(corrupt)?.into(),
     })
 }
 
