@@ -345,6 +345,10 @@ if ((with_r)); then
   url[RR]=pair
   rr_url=http://127.0.0.1:$rr_port/api/bench
 fi
+# The processes whose CPU time a target's run is charged (their children too: nginx's workers).
+declare -A proc=([STRAIGHT]=upstream [A]=nginx-proxy [B]=haproxy [A2]=nginx-proxy2 [B2]=haproxy2
+  [C]=gateway-c [C2]=gateway-c2 [C0]=gateway-c0 [H]=hyper-floor [HG]=hyper-floor-g
+  [P]=pingora-floor [R]=gateway-r)
 name[STRAIGHT]="straight to the upstream (nginx)"
 name[A]="A  nginx proxy, no auth"
 name[B]="B  HAProxy jwt_verify"
@@ -414,17 +418,38 @@ field() { # JSON KEY: a number from the one-line JSON wrk-report.lua prints
   printf '%s' "${rest%%[,\}]*}"
 }
 
-# run TARGET DURATION: one wrk run; prints its WRK_JSON line.
+# cpu_ticks NAME: user + system CPU time, in clock ticks, of the process start gave NAME and
+# of its children (nginx's workers), so far.
+cpu_ticks() {
+  local pid=${started[$1]} p sum=0 f
+  for p in "$pid" $(pgrep -P "$pid" || true); do
+    # Fields 14 and 15 of /proc/PID/stat; the command name (field 2) may hold spaces, so
+    # count from after its closing parenthesis.
+    f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    read -r -a f <<<"$f"
+    sum=$((sum + f[11] + f[12]))
+  done
+  printf '%s' "$sum"
+}
+clk_tck=$(getconf CLK_TCK)
+
+# run TARGET DURATION: one wrk run; prints its WRK_JSON line, with "cpu_us" (the target's
+# CPU time per request, in microseconds; -1 for RR) added.
 run() {
   if [[ ${url[$1]} == pair ]]; then
     pair_run "$2"
     return
   fi
-  local out=$tmp/wrk.out
+  local out=$tmp/wrk.out before after json requests
+  before=$(cpu_ticks "${proc[$1]}")
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -s "$repo/benches/wrk-report.lua" \
     -H "Authorization: Bearer $token" "${url[$1]}" >"$out" 2>&1 ||
     { cat "$out" >&2; die "wrk failed against $1"; }
-  grep '^WRK_JSON ' "$out" | sed 's/^WRK_JSON //'
+  after=$(cpu_ticks "${proc[$1]}")
+  json=$(grep '^WRK_JSON ' "$out" | sed 's/^WRK_JSON //')
+  requests=$(field "$json" requests)
+  printf '%s,"cpu_us":%s}\n' "${json%\}}" \
+    "$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n="$requests" 'BEGIN{printf "%.3f", (n > 0) ? t * 1e6 / hz / n : -1}')"
 }
 
 # pair_run DURATION: target RR, two wrk at once of half the connections each, one per Redis
@@ -454,7 +479,7 @@ pair_run() {
     esac
     sum+="\"$k\":$v,"
   done
-  printf '%s\n' "${sum%,}}"
+  printf '%s"cpu_us":-1}\n' "$sum"
 }
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -472,10 +497,11 @@ for round in $(seq "$ROUNDS"); do
     rps=$(field "$json" rps)
     p50=$(field "$json" p50_us)
     p99=$(field "$json" p99_us)
+    cpu=$(field "$json" cpu_us)
     bad=$(($(field "$json" status) + $(field "$json" connect) + $(field "$json" read) + $(field "$json" write) + $(field "$json" timeout)))
-    printf '%s %s %s %s\n' "$rps" "$p50" "$p99" "$bad" >>"$tmp/results/$t"
-    printf 'round %d  %-8s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms%s\n' "$round" "$t" "$rps" \
-      "$(awk "BEGIN{print $p50/1000}")" "$(awk "BEGIN{print $p99/1000}")" \
+    printf '%s %s %s %s %s\n' "$rps" "$p50" "$p99" "$bad" "$cpu" >>"$tmp/results/$t"
+    printf 'round %d  %-8s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms  cpu %6.2f us/req%s\n' "$round" "$t" "$rps" \
+      "$(awk "BEGIN{print $p50/1000}")" "$(awk "BEGIN{print $p99/1000}")" "$cpu" \
       "$( ((bad)) && printf '  (%d errors or non-2xx: this run is not valid)' "$bad")"
     if [[ -n $RESULTS_FILE ]]; then
       printf '{"target":"%s","round":%d,"connections":%s,"threads":%s,"wrk":%s}\n' \
@@ -495,18 +521,22 @@ echo "sessiongate comparison: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS
 echo "$haproxy_version | $(nginx -v 2>&1) | $(wrk --version 2>&1 | sed -n 1p | cut -d' ' -f1-2)"
 echo "load average before: $load, after: $load_after; $SEED_SESSIONS sessions in the gateway's store"
 echo
-printf '%-44s %12s %10s %10s %8s\n' target "req/s" "p50 ms" "p99 ms" invalid
+printf '%-44s %12s %10s %10s %12s %6s %8s\n' target "req/s" "p50 ms" "p99 ms" "cpu us/req" cores invalid
 for t in $TARGETS; do
   has "$t" || continue
-  printf '%-44s %12.0f %10.3f %10.3f %8d\n' "${name[$t]}" "$(col "$t" 1 | median)" \
+  printf '%-44s %12.0f %10.3f %10.3f %12.2f %6.2f %8d\n' "${name[$t]}" "$(col "$t" 1 | median)" \
     "$(col "$t" 2 | median | awk '{print $1/1000}')" "$(col "$t" 3 | median | awk '{print $1/1000}')" \
+    "$(col "$t" 5 | median)" "$(awk '$5>0{print $1*$5/1e6}' "$tmp/results/$t" | median)" \
     "$(col "$t" 4 | awk '$1>0{n++} END{print n+0}')"
 done
-echo "(medians over the rounds; 'invalid' counts runs with socket errors or non-2xx answers)"
+echo "(medians over the rounds; 'cpu us/req' is the target's own user + system CPU time per"
+echo " request, children included, and 'cores' that times req/s: the cores it kept busy, near"
+echo " 1 for a one-worker target that is the bottleneck; 'invalid' counts runs with socket errors"
+echo " or non-2xx answers)"
 
 # Ratios taken round by round, then their median.
 ratios=()
-for pair in C/A C/B C2/A C2/B C2/A2 C2/B2 H/A H/B HG/A C/H P/A P/H C/P R/C R/A RR/R RR/C2 C/C0; do
+for pair in C/A C/B C2/A C2/B C2/A2 C2/B2 H/A H/B HG/A C/H HG/H C/HG P/A P/H C/P R/C R/A RR/R RR/C2 C/C0; do
   if has "${pair%/*}" && has "${pair#*/}"; then ratios+=("$pair"); fi
 done
 if ((${#ratios[@]})); then
@@ -517,6 +547,13 @@ if ((${#ratios[@]})); then
   against_nginx() { [[ ${1#*/} == A || ${1#*/} == A2 ]]; }
   for pair in "${ratios[@]}"; do
     if against_nginx "$pair"; then header+=$(printf ' %10s' "p99 $pair"); fi
+  done
+  # CPU ratios: requests per CPU-second of the first target over the second's (the second's
+  # CPU time per request over the first's), so that, like req/s, higher is better. Unlike
+  # req/s they do not depend on how the 2 cores were shared with wrk and the upstream.
+  cpu_pair() { [[ $1 != RR/* && $1 != */RR && $1 != STRAIGHT/* ]]; }
+  for pair in "${ratios[@]}"; do
+    if cpu_pair "$pair"; then header+=$(printf ' %10s' "cpu $pair"); fi
   done
   echo "$header"
   declare -A all
@@ -535,6 +572,13 @@ if ((${#ratios[@]})); then
       all[p99${pair}]+="$r "
       line+=$(printf ' %10s' "$r")
     done
+    for pair in "${ratios[@]}"; do
+      cpu_pair "$pair" || continue
+      r=$(awk -v a="$(sed -n "${round}p" "$tmp/results/${pair%/*}" | cut -d' ' -f5)" \
+        -v b="$(sed -n "${round}p" "$tmp/results/${pair#*/}" | cut -d' ' -f5)" 'BEGIN{printf "%.3f", (a > 0) ? b/a : 0}')
+      all[cpu${pair}]+="$r "
+      line+=$(printf ' %10s' "$r")
+    done
     echo "$line"
   done
   line=$(printf '%-7s' median)
@@ -544,6 +588,10 @@ if ((${#ratios[@]})); then
   for pair in "${ratios[@]}"; do
     against_nginx "$pair" || continue
     line+=$(printf ' %10s' "$(tr ' ' '\n' <<<"${all[p99$pair]}" | grep . | median)")
+  done
+  for pair in "${ratios[@]}"; do
+    cpu_pair "$pair" || continue
+    line+=$(printf ' %10s' "$(tr ' ' '\n' <<<"${all[cpu$pair]}" | grep . | median)")
   done
   echo "$line"
   echo
@@ -555,7 +603,9 @@ if ((${#ratios[@]})); then
     "C2/B req/s:C2/B:>=:1.3" "p99 C/A:p99C/A:<=:1.2" "p99 C2/A:p99C2/A:<=:1.2" \
     "C2/A2 req/s:C2/A2:>=:1.0" "C2/B2 req/s:C2/B2:>=:1.3" "p99 C2/A2:p99C2/A2:<=:1.2" \
     "R/C req/s (the Redis store against sled):R/C:>=:0.8" \
-    "C/C0 req/s (this tree against BASELINE_BIN):C/C0:>=:0.98"; do
+    "C/C0 req/s (this tree against BASELINE_BIN):C/C0:>=:0.98" \
+    "the gateway's own work, C/H in CPU per request:cpuC/H:>=:0.9" \
+    "the gateway's own work, C/P in CPU per request:cpuC/P:>=:0.9"; do
     IFS=: read -r label key op limit <<<"$check"
     if [[ -n ${all[$key]:-} ]]; then
       verdict "$label" "$(tr ' ' '\n' <<<"${all[$key]}" | grep . | median)" "$op" "$limit"

@@ -9,6 +9,8 @@ die() { say "$NAME: $*"; exit 1; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sessiongate-$NAME.XXXXXX")
 pids=()
+# started[NAME]: the pid start gave NAME.
+declare -A started=()
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
@@ -53,6 +55,7 @@ start() {
   shift
   "$@" >"$tmp/$name.log" 2>&1 &
   pids+=("$!")
+  started[$name]=$!
 }
 
 # wait_ok NAME URL: until URL answers 200 with the bearer $token (10 s at most).
