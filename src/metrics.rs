@@ -6,8 +6,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::OnceLock;
 
 use crate::auth::TokenRejection;
 
@@ -87,18 +86,99 @@ const ROUTE_CLASSES: [&str; 9] = [
     "session",
 ];
 
+/// The method labels: the standard methods, and one for every other.
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER",
+];
+
+/// The status codes of `sessiongate_http_requests_total` held in [`Metrics`]' table: 100 to
+/// 599, one slot each (any other is looked up in the vector, as it is rare).
+const STATUS_SLOTS: std::ops::Range<u16> = 100..600;
+
+/// A session store operation, for `sessiongate_store_operation_duration_seconds{op}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    Create,
+    FindAccess,
+    FindRefresh,
+    Rotate,
+    FindRotated,
+    Revoke,
+    RevokeUser,
+    ListUser,
+    Get,
+    SweepExpired,
+    Count,
+    Touch,
+    LastActive,
+    FindById,
+    Retire,
+    Ping,
+}
+
+impl StoreOp {
+    /// Every operation, in the order of their series in [`Metrics`].
+    const ALL: [StoreOp; 16] = [
+        StoreOp::Create,
+        StoreOp::FindAccess,
+        StoreOp::FindRefresh,
+        StoreOp::Rotate,
+        StoreOp::FindRotated,
+        StoreOp::Revoke,
+        StoreOp::RevokeUser,
+        StoreOp::ListUser,
+        StoreOp::Get,
+        StoreOp::SweepExpired,
+        StoreOp::Count,
+        StoreOp::Touch,
+        StoreOp::LastActive,
+        StoreOp::FindById,
+        StoreOp::Retire,
+        StoreOp::Ping,
+    ];
+
+    /// The `op` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            StoreOp::Create => "create",
+            StoreOp::FindAccess => "find_access",
+            StoreOp::FindRefresh => "find_refresh",
+            StoreOp::Rotate => "rotate",
+            StoreOp::FindRotated => "find_rotated",
+            StoreOp::Revoke => "revoke",
+            StoreOp::RevokeUser => "revoke_user",
+            StoreOp::ListUser => "list_user",
+            StoreOp::Get => "get",
+            StoreOp::SweepExpired => "sweep_expired",
+            StoreOp::Count => "count",
+            StoreOp::Touch => "touch",
+            StoreOp::LastActive => "last_active",
+            StoreOp::FindById => "find_by_id",
+            StoreOp::Retire => "retire",
+            StoreOp::Ping => "ping",
+        }
+    }
+}
+
 /// The auth decisions, in the order of [`Metrics::auth_decision`]'s index.
 const DECISIONS: [&str; 5] = ["allowed", "missing", "invalid", "expired", "revoked"];
 
+/// One route class and method's series of `http_requests`, by status ([`STATUS_SLOTS`]),
+/// each resolved on first use.
+type RequestRow = Box<[OnceLock<IntCounter>]>;
+
 /// All of the gateway's metrics, in their own registry.
 ///
-/// The series a request touches are looked up once per label set and kept
-/// (`with_label_values` hashes every label and takes the vector's lock on each call).
+/// The series a request touches are looked up once per label set and kept, and read again
+/// without a lock or a hash (`with_label_values` hashes every label and takes the vector's
+/// lock on each call): those with bounded labels resolved here at start-up, those of
+/// `http_requests` (by status, unbounded in principle) on first use.
 pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
-    /// `http_requests`' series by (route class, method, status), as resolved so far.
-    requests_seen: Mutex<HashMap<(usize, &'static str, u16), IntCounter>>,
+    /// `http_requests`' series: a row per route class and method ([`RequestRow`]), each
+    /// allocated on first use.
+    request_rows: Box<[OnceLock<RequestRow>]>,
     /// `http_duration`'s series, by route class.
     durations: Vec<Histogram>,
     /// `auth_decisions`' series, by [`DECISIONS`].
@@ -112,9 +192,8 @@ pub struct Metrics {
     /// Sessions created since start, by origin ([`Origin`]).
     sessions_created: [IntCounter; 2],
     sessions_revoked: IntCounterVec,
-    store_duration: HistogramVec,
-    /// `store_duration`'s series, by operation, as resolved so far.
-    store_ops_seen: Mutex<HashMap<&'static str, Histogram>>,
+    /// `sessiongate_store_operation_duration_seconds`' series, by [`StoreOp::ALL`].
+    store_durations: Vec<Histogram>,
     store_errors: IntCounterVec,
     /// Client connections open now.
     pub connections_open: IntGauge,
@@ -201,8 +280,9 @@ impl Metrics {
                 .iter()
                 .map(|decision| auth_decisions.with_label_values(&[decision]))
                 .collect(),
-            requests_seen: Mutex::default(),
-            store_ops_seen: Mutex::default(),
+            request_rows: (0..ROUTE_CLASSES.len() * METHODS.len())
+                .map(|_| OnceLock::new())
+                .collect(),
             http_requests: counter(
                 "sessiongate_http_requests_total",
                 "Requests answered, by route class, method and status.",
@@ -228,12 +308,18 @@ impl Metrics {
                  admin.",
                 &["reason"],
             ),
-            store_duration: histogram(
-                "sessiongate_store_operation_duration_seconds",
-                "Session store operations, by operation.",
-                &["op"],
-                STORE_BUCKETS,
-            ),
+            store_durations: {
+                let vec = histogram(
+                    "sessiongate_store_operation_duration_seconds",
+                    "Session store operations, by operation.",
+                    &["op"],
+                    STORE_BUCKETS,
+                );
+                StoreOp::ALL
+                    .iter()
+                    .map(|op| vec.with_label_values(&[op.label()]))
+                    .collect()
+            },
             store_errors: counter(
                 "sessiongate_store_errors_total",
                 "Session store failures, by backend and kind: unavailable, timeout, refused, \
@@ -287,22 +373,21 @@ impl Metrics {
         let class = ROUTE_CLASSES.iter().position(|c| *c == route_class);
         debug_assert!(class.is_some(), "an unknown route class {route_class:?}");
         let class = class.unwrap_or(0);
-        let method = method_label(method);
-        let key = (class, method, status.as_u16());
-        let mut seen = self
-            .requests_seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        seen.entry(key)
-            .or_insert_with(|| {
-                self.http_requests.with_label_values(&[
-                    ROUTE_CLASSES[class],
-                    method,
-                    status.as_str(),
-                ])
-            })
-            .inc();
-        drop(seen);
+        let method = method_index(method);
+        let row = self.request_rows[class * METHODS.len() + method].get_or_init(|| {
+            std::iter::repeat_with(OnceLock::new)
+                .take(STATUS_SLOTS.len())
+                .collect()
+        });
+        let labels = || [ROUTE_CLASSES[class], METHODS[method], status.as_str()];
+        let code = status.as_u16();
+        if STATUS_SLOTS.contains(&code) {
+            row[usize::from(code - STATUS_SLOTS.start)]
+                .get_or_init(|| self.http_requests.with_label_values(&labels()))
+                .inc();
+        } else {
+            self.http_requests.with_label_values(&labels()).inc();
+        }
         self.durations[class].observe(seconds);
     }
 
@@ -351,14 +436,8 @@ impl Metrics {
     }
 
     /// Times a store operation.
-    pub fn store_timer(&self, op: &'static str) -> prometheus::HistogramTimer {
-        let mut seen = self
-            .store_ops_seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        seen.entry(op)
-            .or_insert_with(|| self.store_duration.with_label_values(&[op]))
-            .start_timer()
+    pub fn store_timer(&self, op: StoreOp) -> prometheus::HistogramTimer {
+        self.store_durations[op as usize].start_timer()
     }
 }
 
@@ -368,16 +447,20 @@ impl Default for Metrics {
     }
 }
 
-/// Methods outside the standard set share one label, so a client cannot grow the series.
-fn method_label(method: &http::Method) -> &'static str {
-    match method.as_str() {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "PATCH" => "PATCH",
-        "DELETE" => "DELETE",
-        "OPTIONS" => "OPTIONS",
-        _ => "OTHER",
+/// `method`'s place in [`METHODS`]: methods outside the standard set share one label, so
+/// a client cannot grow the series.
+fn method_index(method: &http::Method) -> usize {
+    match *method {
+        http::Method::GET => 0,
+        http::Method::HEAD => 1,
+        http::Method::POST => 2,
+        http::Method::PUT => 3,
+        http::Method::PATCH => 4,
+        http::Method::DELETE => 5,
+        http::Method::OPTIONS => 6,
+        _ => 7,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,7 +11,7 @@ use super::store::{
 };
 use super::{Session, SessionId};
 use crate::auth::TokenHash;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StoreOp};
 
 /// Times the calls it passes on to the inner store, and counts their failures.
 pub struct MeteredStore {
@@ -29,7 +29,7 @@ impl MeteredStore {
     /// Runs one operation of the inner store under its timer.
     async fn observe<T>(
         &self,
-        op: &'static str,
+        op: StoreOp,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let _timer = self.metrics.store_timer(op);
@@ -44,7 +44,8 @@ impl MeteredStore {
 #[async_trait]
 impl SessionStore for MeteredStore {
     async fn create(&self, session: &Session) -> Result<Vec<SessionId>, StoreError> {
-        self.observe("create", self.inner.create(session)).await
+        self.observe(StoreOp::Create, self.inner.create(session))
+            .await
     }
 
     async fn find_access(
@@ -52,7 +53,7 @@ impl SessionStore for MeteredStore {
         user: &str,
         hash: &TokenHash,
     ) -> Result<Option<AccessGrant>, StoreError> {
-        self.observe("find_access", self.inner.find_access(user, hash))
+        self.observe(StoreOp::FindAccess, self.inner.find_access(user, hash))
             .await
     }
 
@@ -61,7 +62,7 @@ impl SessionStore for MeteredStore {
         user: &str,
         hash: &TokenHash,
     ) -> Option<Result<Option<AccessGrant>, StoreError>> {
-        let timer = self.metrics.store_timer("find_access");
+        let timer = self.metrics.store_timer(StoreOp::FindAccess);
         let found = self.inner.find_access_now(user, hash);
         match &found {
             Some(Err(error)) => self.metrics.store_error(self.inner.backend(), error.kind()),
@@ -79,7 +80,7 @@ impl SessionStore for MeteredStore {
         user: &str,
         hash: &TokenHash,
     ) -> Result<Option<Session>, StoreError> {
-        self.observe("find_refresh", self.inner.find_refresh(user, hash))
+        self.observe(StoreOp::FindRefresh, self.inner.find_refresh(user, hash))
             .await
     }
 
@@ -89,7 +90,7 @@ impl SessionStore for MeteredStore {
         id: SessionId,
         rotation: Rotation,
     ) -> Result<Option<Session>, StoreError> {
-        self.observe("rotate", self.inner.rotate(user, id, rotation))
+        self.observe(StoreOp::Rotate, self.inner.rotate(user, id, rotation))
             .await
     }
 
@@ -98,38 +99,41 @@ impl SessionStore for MeteredStore {
         user: &str,
         hash: &TokenHash,
     ) -> Result<Option<RotatedToken>, StoreError> {
-        self.observe("find_rotated", self.inner.find_rotated(user, hash))
+        self.observe(StoreOp::FindRotated, self.inner.find_rotated(user, hash))
             .await
     }
 
     async fn revoke(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
-        self.observe("revoke", self.inner.revoke(user, id)).await
+        self.observe(StoreOp::Revoke, self.inner.revoke(user, id))
+            .await
     }
 
     async fn revoke_user(&self, user: &str) -> Result<usize, StoreError> {
-        self.observe("revoke_user", self.inner.revoke_user(user))
+        self.observe(StoreOp::RevokeUser, self.inner.revoke_user(user))
             .await
     }
 
     async fn list_user(&self, user: &str) -> Result<Vec<Session>, StoreError> {
-        self.observe("list_user", self.inner.list_user(user)).await
+        self.observe(StoreOp::ListUser, self.inner.list_user(user))
+            .await
     }
 
     async fn get(&self, user: &str, id: SessionId) -> Result<Option<Session>, StoreError> {
-        self.observe("get", self.inner.get(user, id)).await
+        self.observe(StoreOp::Get, self.inner.get(user, id)).await
     }
 
     async fn sweep_expired(&self, now_ms: i64) -> Result<usize, StoreError> {
-        self.observe("sweep_expired", self.inner.sweep_expired(now_ms))
+        self.observe(StoreOp::SweepExpired, self.inner.sweep_expired(now_ms))
             .await
     }
 
     async fn count(&self) -> Result<usize, StoreError> {
-        self.observe("count", self.inner.count()).await
+        self.observe(StoreOp::Count, self.inner.count()).await
     }
 
     async fn touch(&self, touches: &[Touch]) -> Result<(), StoreError> {
-        self.observe("touch", self.inner.touch(touches)).await
+        self.observe(StoreOp::Touch, self.inner.touch(touches))
+            .await
     }
 
     async fn last_active(
@@ -137,16 +141,18 @@ impl SessionStore for MeteredStore {
         user: &str,
         ids: &[SessionId],
     ) -> Result<Vec<Option<i64>>, StoreError> {
-        self.observe("last_active", self.inner.last_active(user, ids))
+        self.observe(StoreOp::LastActive, self.inner.last_active(user, ids))
             .await
     }
 
     async fn find_by_id(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        self.observe("find_by_id", self.inner.find_by_id(id)).await
+        self.observe(StoreOp::FindById, self.inner.find_by_id(id))
+            .await
     }
 
     async fn retire(&self, tokens: &[RotatedEntry]) -> Result<(), StoreError> {
-        self.observe("retire", self.inner.retire(tokens)).await
+        self.observe(StoreOp::Retire, self.inner.retire(tokens))
+            .await
     }
 
     fn backend(&self) -> &'static str {
@@ -154,6 +160,6 @@ impl SessionStore for MeteredStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.observe("ping", self.inner.ping()).await
+        self.observe(StoreOp::Ping, self.inner.ping()).await
     }
 }
