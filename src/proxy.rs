@@ -11,8 +11,10 @@
 //! with flat memory; hyper's flow control slows the client down when the upstream is slower.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use http::header::{self, HeaderName};
@@ -23,6 +25,7 @@ use hyper::client::conn::http1;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::time::{Instant, Sleep};
 
 use crate::body::{Body, boxed};
 use crate::error::GatewayError;
@@ -129,8 +132,8 @@ impl Upstream {
         request: Request<Body>,
         link: Option<&UpstreamLink>,
     ) -> (Result<Response<Body>, GatewayError>, Duration) {
-        let started = std::time::Instant::now();
-        let result = self.exchange(request, link).await;
+        let started = Instant::now();
+        let result = self.exchange(request, link, started + self.timeout).await;
         let took = started.elapsed();
         self.metrics.upstream_duration.observe(took.as_secs_f64());
         (result, took)
@@ -140,24 +143,27 @@ impl Upstream {
         &self,
         mut request: Request<Body>,
         link: Option<&UpstreamLink>,
+        deadline: Instant,
     ) -> Result<Response<Body>, GatewayError> {
         *request.version_mut() = Version::HTTP_11;
-        let exchange = async {
-            match link {
-                Some(link) => {
-                    request
-                        .headers_mut()
-                        .insert(header::HOST, self.host.clone());
-                    self.send_linked(request, link).await
-                }
-                None => {
-                    *request.uri_mut() = self.absolute(request.uri());
-                    self.client.request(request).await.map_err(BoxError::from)
+        let answer = match link {
+            Some(link) => {
+                request
+                    .headers_mut()
+                    .insert(header::HOST, self.host.clone());
+                self.send_linked(request, link, deadline).await
+            }
+            None => {
+                *request.uri_mut() = self.absolute(request.uri());
+                let exchange = self.client.request(request);
+                match tokio::time::timeout_at(deadline, exchange).await {
+                    Ok(answer) => Some(answer.map_err(BoxError::from)),
+                    Err(_) => None,
                 }
             }
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(Ok(response)) => {
+        match answer {
+            Some(Ok(response)) => {
                 self.last_answer_ms
                     .store(self.clock.now_ms(), Ordering::Relaxed);
                 let (mut parts, body) = response.into_parts();
@@ -170,17 +176,17 @@ impl Upstream {
                 }
                 Ok(Response::from_parts(parts, boxed(body)))
             }
-            Ok(Err(error)) if let Some(fault) = client_fault(&*error) => {
+            Some(Err(error)) if let Some(fault) = client_fault(&*error) => {
                 // The client's body broke or outgrew its limit: its fault, not the upstream's.
                 tracing::debug!(error = %error_chain(&*error), "request body refused");
                 Err(fault)
             }
-            Ok(Err(error)) => {
+            Some(Err(error)) => {
                 self.metrics.upstream_error("connect");
                 tracing::warn!(upstream = %self.scheme_authority, error = %error_chain(&*error), "upstream request failed");
                 Err(GatewayError::UpstreamUnavailable)
             }
-            Err(_) => {
+            None => {
                 self.metrics.upstream_error("timeout");
                 tracing::warn!(upstream = %self.scheme_authority, timeout_s = self.timeout.as_secs(), "upstream did not answer in time");
                 Err(GatewayError::UpstreamTimeout)
@@ -189,34 +195,61 @@ impl Upstream {
     }
 
     /// Sends on the link's connection, or on a new one when the link has none or its
-    /// connection has closed. A request the kept connection never took (it had closed in the
-    /// meantime) goes on the new one; one that was sent and failed is not sent twice.
+    /// connection has closed, and answers `None` if the response headers have not come by
+    /// `deadline` (the link is then left without a connection: the next request opens one).
     async fn send_linked(
         &self,
-        mut request: Request<Body>,
+        request: Request<Body>,
         link: &UpstreamLink,
-    ) -> Result<Response<Incoming>, BoxError> {
-        if let Some(mut sender) = link.take() {
+        deadline: Instant,
+    ) -> Option<Result<Response<Incoming>, BoxError>> {
+        let Linked { sender, timer } = link.take();
+        let mut timer = timer.unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let answer = until(deadline, timer.as_mut(), self.send_on(request, sender)).await;
+        let (result, sender) = match answer {
+            Some((result, sender)) => (Some(result), sender),
+            None => (None, None),
+        };
+        link.keep(Linked {
+            sender,
+            timer: Some(timer),
+        });
+        result
+    }
+
+    /// Sends on `sender`, or on a new connection when there is none or it has closed; answers
+    /// with the connection to keep. A request the kept connection never took (it had closed
+    /// in the meantime) goes on the new one; one that was sent and failed is not sent twice.
+    async fn send_on(
+        &self,
+        mut request: Request<Body>,
+        sender: Option<http1::SendRequest<Body>>,
+    ) -> (
+        Result<Response<Incoming>, BoxError>,
+        Option<http1::SendRequest<Body>>,
+    ) {
+        if let Some(mut sender) = sender {
             // HTTP/1.1: the previous response's body has been read (the client connection
             // sends it before reading the next request), so this waits at most for the
             // connection to notice; it fails at once if the connection closed.
             if sender.ready().await.is_ok() {
                 match sender.try_send_request(request).await {
-                    Ok(response) => {
-                        link.keep(sender);
-                        return Ok(response);
-                    }
+                    Ok(response) => return (Ok(response), Some(sender)),
                     Err(mut error) => match error.take_message() {
                         Some(unsent) => request = unsent,
-                        None => return Err(error.into_error().into()),
+                        None => return (Err(error.into_error().into()), None),
                     },
                 }
             }
         }
-        let mut sender = self.connect().await?;
-        let response = sender.send_request(request).await?;
-        link.keep(sender);
-        Ok(response)
+        let mut sender = match self.connect().await {
+            Ok(sender) => sender,
+            Err(error) => return (Err(error), None),
+        };
+        match sender.send_request(request).await {
+            Ok(response) => (Ok(response), Some(sender)),
+            Err(error) => (Err(error.into()), None),
+        }
     }
 
     /// Opens a new HTTP/1.1 connection to the upstream. The connection runs as a task of its
@@ -246,18 +279,54 @@ impl Upstream {
 }
 
 /// The upstream connection one HTTP/1.1 client connection keeps for itself, between its
-/// requests. Dropped with the client connection, which closes the upstream connection too.
+/// requests, and the timer of its requests' deadlines. Dropped with the client connection,
+/// which closes the upstream connection too.
 #[derive(Debug, Default)]
-pub struct UpstreamLink(Mutex<Option<http1::SendRequest<Body>>>);
+pub struct UpstreamLink(Mutex<Linked>);
+
+/// What an [`UpstreamLink`] holds between two requests.
+#[derive(Debug, Default)]
+struct Linked {
+    /// The upstream connection, unless the last request broke it.
+    sender: Option<http1::SendRequest<Body>>,
+    /// Kept armed from one request to the next (see [`until`]).
+    timer: Option<Pin<Box<Sleep>>>,
+}
 
 impl UpstreamLink {
-    fn take(&self) -> Option<http1::SendRequest<Body>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    fn take(&self) -> Linked {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn keep(&self, sender: http1::SendRequest<Body>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender);
+    fn keep(&self, linked: Linked) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = linked;
     }
+}
+
+/// `work`'s output, or `None` once `deadline` has passed first.
+///
+/// `timer` is a sleep kept from one request to the next, its deadline an earlier request's
+/// (so never later than `deadline`): it is moved to `deadline` only when it fires early,
+/// instead of a timer being put into tokio's wheel and taken out again for every request.
+async fn until<T>(
+    deadline: Instant,
+    mut timer: Pin<&mut Sleep>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        while timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return Poll::Ready(None);
+            }
+            timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 impl Upstream {

@@ -37,6 +37,8 @@ const SLOW_CHUNK: &[u8] = b"0123456789abcdef";
 const SLOW_CHUNK_EVERY: Duration = Duration::from_millis(300);
 /// How long the slow-headers upstream waits before answering (after the gateway gave up).
 const SLOW_HEADERS_DELAY: Duration = Duration::from_millis(2500);
+/// How long the slowish-headers upstream waits: within the upstream timeout.
+const SLOWISH_HEADERS_DELAY: Duration = Duration::from_millis(800);
 /// The cut body: the length announced, and what is sent before the connection closes.
 const CUT_ANNOUNCED: usize = 1000;
 const CUT_SENT: usize = 400;
@@ -86,6 +88,65 @@ async fn an_upstream_slow_to_send_its_body_is_streamed_whole_without_a_deadline(
 #[tokio::test]
 async fn an_upstream_answering_garbage_is_502_and_the_pool_recovers() {
     fault_scenario(Behaviour::Garbage, Expect::Error(StatusCode::BAD_GATEWAY)).await;
+}
+
+/// Each request on a kept-alive client connection has the whole upstream timeout of its own,
+/// counted from when it is sent: not cut short by a deadline an earlier request on the same
+/// connection left behind, and still enforced after the connection sat idle past it.
+#[tokio::test]
+async fn each_request_on_a_kept_connection_has_its_own_upstream_deadline() {
+    let env = FaultEnv::start().await;
+    let timeout = Duration::from_secs(UPSTREAM_TIMEOUT_S);
+    let token = env.tokens.access_token.clone();
+    let mut connection = env.h.connect().await;
+    let timed = async |connection: &mut Connection| {
+        let started = Instant::now();
+        let response = connection.get(&env.h, "/api/account", &token).await;
+        (response, started.elapsed())
+    };
+
+    let (first, _) = timed(&mut connection).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    // The next request starts well within the first one's deadline and answers after it.
+    let first_deadline = Instant::now() + timeout;
+    tokio::time::sleep(timeout.mul_f64(0.4)).await;
+    env.fake.set(Behaviour::SlowishHeaders).await;
+    let (second, took) = timed(&mut connection).await;
+    assert!(
+        Instant::now() > first_deadline,
+        "the test's premise: the answer came after the first request's deadline"
+    );
+    assert_eq!(
+        (second.status, second.body.as_ref()),
+        (StatusCode::OK, GOOD_BODY.as_bytes()),
+        "answered in {took:?}, within its own {timeout:?}: {:?}",
+        String::from_utf8_lossy(&second.body)
+    );
+    assert!(took >= SLOWISH_HEADERS_DELAY, "{took:?}");
+
+    // Idle for longer than the timeout, then an upstream that does not answer in time.
+    tokio::time::sleep(timeout.mul_f64(1.5)).await;
+    env.fake.set(Behaviour::SlowHeaders).await;
+    let (third, took) = timed(&mut connection).await;
+    assert_eq!(
+        third.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{:?}",
+        third.body
+    );
+    assert_eq!(third.code(), "UPSTREAM_TIMEOUT");
+    assert!(
+        took >= timeout.mul_f64(0.9) && took < timeout * 2,
+        "answered after {took:?} with a {timeout:?} upstream timeout"
+    );
+
+    // The same client connection goes on, on a new upstream connection.
+    env.fake.set(Behaviour::Good).await;
+    let (fourth, _) = timed(&mut connection).await;
+    assert_eq!(
+        (fourth.status, fourth.body.as_ref()),
+        (StatusCode::OK, GOOD_BODY.as_bytes())
+    );
 }
 
 /// What the client must see while the upstream misbehaves.
@@ -326,10 +387,12 @@ enum Behaviour {
     SlowBody,
     /// Bytes that are not HTTP, then the close.
     Garbage,
+    /// `200 {"ok":true}` after [`SLOWISH_HEADERS_DELAY`], within the upstream timeout.
+    SlowishHeaders,
 }
 
 impl Behaviour {
-    const ALL: [Behaviour; 8] = [
+    const ALL: [Behaviour; 9] = [
         Behaviour::Good,
         Behaviour::Refuse,
         Behaviour::CloseAtOnce,
@@ -338,6 +401,7 @@ impl Behaviour {
         Behaviour::SlowHeaders,
         Behaviour::SlowBody,
         Behaviour::Garbage,
+        Behaviour::SlowishHeaders,
     ];
 }
 
@@ -484,6 +548,10 @@ async fn connection(mut stream: TcpStream, switch: Arc<Switch>) {
                 // The gateway gives up first; a late answer must never reach another request.
                 tokio::time::sleep(SLOW_HEADERS_DELAY).await;
                 respond(&mut stream, br#"{"late":true}"#).await
+            }
+            Behaviour::SlowishHeaders => {
+                tokio::time::sleep(SLOWISH_HEADERS_DELAY).await;
+                respond(&mut stream, GOOD_BODY.as_bytes()).await
             }
             Behaviour::SlowBody => slow_body(&mut stream).await,
             Behaviour::Garbage => {
