@@ -95,3 +95,6 @@ impl Activity {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
