@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use http::header::{self, HeaderName};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::client::legacy::Client;
@@ -33,26 +33,12 @@ use crate::metrics::Metrics;
 use crate::sessions::Clock;
 
 mod forwarder;
+mod headers;
 
 pub use forwarder::{Forwarded, Forwarder, Target};
-
-/// Headers that describe one connection, not the message (RFC 9110 section 7.6.1): never
-/// forwarded in either direction.
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-];
-
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+pub use headers::{
+    prepare_request_headers, request_host, set_upgrade, strip_hop_by_hop, websocket_upgrade,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -417,143 +403,6 @@ impl ClientInfo {
             forwarded_for: HeaderValue::from_str(&peer.ip().to_string()).ok(),
         }
     }
-}
-
-/// The headers a client may send that the gateway sets itself or never forwards, besides the
-/// hop-by-hop ones: other proxies' client-address headers are not believed.
-const CLIENT_SET: [HeaderName; 6] = [
-    header::HOST,
-    header::FORWARDED,
-    X_REAL_IP,
-    X_FORWARDED_FOR,
-    X_FORWARDED_PROTO,
-    X_FORWARDED_HOST,
-];
-
-/// Rewrites a client's request headers for the upstream: hop-by-hop and client-sent identity
-/// headers removed, `X-Forwarded-*` set from what the gateway saw, and the identity headers
-/// set when the caller is known. `Host` is left for the client to fill from the upstream URI.
-pub fn prepare_request_headers(
-    headers: &mut HeaderMap,
-    client: &ClientInfo,
-    identity: &IdentityHeaders,
-    caller: Option<(&str, &str)>,
-    original_host: Option<HeaderValue>,
-) {
-    strip_hop_by_hop(headers);
-    let [
-        host,
-        forwarded,
-        real_ip,
-        forwarded_for,
-        forwarded_proto,
-        forwarded_host,
-    ] = &CLIENT_SET;
-    remove_present(
-        headers,
-        &[
-            host,
-            forwarded,
-            real_ip,
-            forwarded_for,
-            forwarded_proto,
-            forwarded_host,
-            &identity.user,
-            &identity.session,
-        ],
-    );
-    // The client's own X-Forwarded-For is not believed: the upstream sees the real peer.
-    if let Some(value) = &client.forwarded_for {
-        headers.insert(X_FORWARDED_FOR, value.clone());
-    }
-    let proto = if client.tls { "https" } else { "http" };
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    if let Some(host) = original_host {
-        headers.insert(X_FORWARDED_HOST, host);
-    }
-    if let Some((user, session)) = caller {
-        for (name, value) in [(&identity.user, user), (&identity.session, session)] {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                headers.insert(name.clone(), value);
-            }
-        }
-    }
-}
-
-/// Removes hop-by-hop headers, including those the `Connection` header names, and `Upgrade`
-/// (an upgrade is carried across explicitly, see [`set_upgrade`]).
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // The options naming headers of their own (`Connection: keep-alive` names one of the
-    // standard hop-by-hop headers, `close` none): rare, so collected only when there are any.
-    let named: Vec<HeaderName> = connection_options(headers)
-        .filter(|option| {
-            !HOP_BY_HOP
-                .iter()
-                .any(|h| h.as_str().eq_ignore_ascii_case(option))
-                && !option.eq_ignore_ascii_case("close")
-                && !option.eq_ignore_ascii_case("upgrade")
-        })
-        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-        .collect();
-    for name in &named {
-        headers.remove(name);
-    }
-    let [a, b, c, d, e, f, g, h] = &HOP_BY_HOP;
-    remove_present(headers, &[a, b, c, d, e, f, g, h, &header::UPGRADE]);
-}
-
-/// Removes those of `names` that `headers` holds, found in one pass over its names: most
-/// messages hold none of them, and removing a name the map does not hold still hashes it.
-fn remove_present(headers: &mut HeaderMap, names: &[&HeaderName]) {
-    debug_assert!(names.len() <= 32, "a mask of 32 bits");
-    let mut present = 0u32;
-    for name in headers.keys() {
-        if let Some(at) = names.iter().position(|n| *n == name) {
-            present |= 1 << at;
-        }
-    }
-    for (at, name) in names.iter().enumerate() {
-        if present & (1 << at) != 0 {
-            headers.remove(*name);
-        }
-    }
-}
-
-/// The WebSocket upgrade an HTTP/1.1 request asks for (`Connection: upgrade` and
-/// `Upgrade: websocket`), if any. No other protocol is carried: an `h2c` upgrade, say, would
-/// open a raw tunnel in which later requests are never checked.
-pub fn websocket_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
-    let asks = connection_options(headers).any(|token| token.eq_ignore_ascii_case("upgrade"));
-    let protocol = headers.get(header::UPGRADE)?;
-    let websocket = protocol
-        .to_str()
-        .is_ok_and(|p| p.trim().eq_ignore_ascii_case("websocket"));
-    (asks && websocket).then(|| protocol.clone())
-}
-
-/// The options of the `Connection` headers (RFC 9110 section 7.6.1): comma-separated tokens,
-/// trimmed.
-fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-}
-
-/// What a request names as its host: its `Host` header, else (HTTP/2) its URI's authority.
-pub fn request_host<B>(request: &Request<B>) -> Option<HeaderValue> {
-    request.headers().get(header::HOST).cloned().or_else(|| {
-        let authority = request.uri().authority()?;
-        HeaderValue::from_str(authority.as_str()).ok()
-    })
-}
-
-/// Puts back the two headers that carry an upgrade across the gateway.
-pub fn set_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
-    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    headers.insert(header::UPGRADE, protocol);
 }
 
 /// Joins the two upgraded connections and copies bytes both ways until either side closes.

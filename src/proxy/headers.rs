@@ -1,0 +1,196 @@
+//! The header rules of forwarding: what never crosses the gateway (hop-by-hop headers, in both
+//! directions), what a client may not set (the forwarding and identity headers, which the
+//! gateway sets itself), and the WebSocket upgrade carried across.
+//!
+//! Every request and every response goes through these, so the headers to remove are found
+//! in one pass over the names a message holds, each name matched once ([`stripped_index`]),
+//! rather than by a lookup (a hash) for each name that might be there.
+
+use http::header::{self, HeaderName};
+use http::{HeaderMap, HeaderValue, Request};
+
+use super::{ClientInfo, IdentityHeaders};
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// The headers removed by name, each at its bit in a mask. The first [`HOP_BY_HOP_LEN`]
+/// describe one connection, not the message (RFC 9110 section 7.6.1), and `Upgrade` (carried
+/// across explicitly, see [`set_upgrade`]): never forwarded in either direction. The rest a
+/// client may send but the gateway sets itself or never forwards: other proxies'
+/// client-address headers are not believed.
+/// A `static`, not a `const`: a `const` array would be made and dropped at each use.
+static STRIPPED: [HeaderName; 15] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    // Set by the gateway on requests, or never forwarded from a client.
+    header::HOST,
+    header::FORWARDED,
+    X_REAL_IP,
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+];
+
+/// How many of [`STRIPPED`] are hop-by-hop (removed from responses too).
+const HOP_BY_HOP_LEN: usize = 9;
+
+/// The bit of `Connection` in a mask of [`STRIPPED`].
+const CONNECTION_BIT: u32 = 1;
+
+/// The place of `name` in [`STRIPPED`], if it is one of them. A match on the name's text:
+/// one comparison of lengths for most names, at most a few of bytes.
+fn stripped_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        "host" => 9,
+        "forwarded" => 10,
+        "x-real-ip" => 11,
+        "x-forwarded-for" => 12,
+        "x-forwarded-proto" => 13,
+        "x-forwarded-host" => 14,
+        _ => return None,
+    })
+}
+
+/// Rewrites a client's request headers for the upstream: hop-by-hop and client-sent identity
+/// headers removed, `X-Forwarded-*` set from what the gateway saw, and the identity headers
+/// set when the caller is known. `Host` is left for the client to fill from the upstream URI.
+pub fn prepare_request_headers(
+    headers: &mut HeaderMap,
+    client: &ClientInfo,
+    identity: &IdentityHeaders,
+    caller: Option<(&str, &str)>,
+    original_host: Option<HeaderValue>,
+) {
+    remove_stripped(headers, STRIPPED.len(), [&identity.user, &identity.session]);
+    // The client's own X-Forwarded-For is not believed: the upstream sees the real peer.
+    if let Some(value) = &client.forwarded_for {
+        headers.insert(X_FORWARDED_FOR, value.clone());
+    }
+    let proto = if client.tls { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    if let Some(host) = original_host {
+        headers.insert(X_FORWARDED_HOST, host);
+    }
+    if let Some((user, session)) = caller {
+        for (name, value) in [(&identity.user, user), (&identity.session, session)] {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(name.clone(), value);
+            }
+        }
+    }
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names, and `Upgrade`
+/// (an upgrade is carried across explicitly, see [`set_upgrade`]).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    remove_stripped(headers, HOP_BY_HOP_LEN, []);
+}
+
+/// Removes the first `count` of [`STRIPPED`] and the `extra` names, found in one pass over the
+/// names `headers` holds; with `Connection` among them, first the headers its options name.
+fn remove_stripped<const N: usize>(headers: &mut HeaderMap, count: usize, extra: [&HeaderName; N]) {
+    debug_assert!(STRIPPED.len() + N <= 32, "a mask of 32 bits");
+    // The first `count` of STRIPPED, and every extra name (their bits follow STRIPPED's).
+    let wanted = ((1u32 << count) - 1) | (((1u32 << N) - 1) << STRIPPED.len());
+    let mut present = 0u32;
+    for name in headers.keys() {
+        if let Some(at) = stripped_index(name.as_str()) {
+            present |= 1 << at;
+        } else if let Some(at) = extra.iter().position(|n| *n == name) {
+            present |= 1 << (STRIPPED.len() + at);
+        }
+    }
+    let present = present & wanted;
+    if present == 0 {
+        return;
+    }
+    if present & CONNECTION_BIT != 0 {
+        remove_connection_named(headers);
+    }
+    for (at, name) in STRIPPED.iter().chain(extra).enumerate() {
+        if present & (1 << at) != 0 {
+            headers.remove(name);
+        }
+    }
+}
+
+/// Removes the headers that the `Connection` options name (`Connection: x-custom`), but not
+/// those the options' own rules cover: the hop-by-hop headers (removed anyway) and `close`.
+/// An option that is no header name is skipped, the others of its value still count.
+fn remove_connection_named(headers: &mut HeaderMap) {
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        for option in value.as_bytes().split(|b| *b == b',') {
+            let option = option.trim_ascii();
+            let covered = option.eq_ignore_ascii_case(b"close")
+                || STRIPPED[..HOP_BY_HOP_LEN]
+                    .iter()
+                    .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(option));
+            if !covered && let Ok(name) = HeaderName::from_bytes(option) {
+                named.push(name);
+            }
+        }
+    }
+    for name in &named {
+        headers.remove(name);
+    }
+}
+
+/// The WebSocket upgrade an HTTP/1.1 request asks for (`Connection: upgrade` and
+/// `Upgrade: websocket`), if any. No other protocol is carried: an `h2c` upgrade, say, would
+/// open a raw tunnel in which later requests are never checked.
+pub fn websocket_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+    let protocol = headers.get(header::UPGRADE)?;
+    let websocket = protocol
+        .to_str()
+        .is_ok_and(|p| p.trim().eq_ignore_ascii_case("websocket"));
+    let asks = || connection_options(headers).any(|token| token.eq_ignore_ascii_case("upgrade"));
+    (websocket && asks()).then(|| protocol.clone())
+}
+
+/// The options of the `Connection` headers (RFC 9110 section 7.6.1): comma-separated tokens,
+/// trimmed.
+fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}
+
+/// What a request names as its host: its `Host` header, else (HTTP/2) its URI's authority.
+pub fn request_host<B>(request: &Request<B>) -> Option<HeaderValue> {
+    request.headers().get(header::HOST).cloned().or_else(|| {
+        let authority = request.uri().authority()?;
+        HeaderValue::from_str(authority.as_str()).ok()
+    })
+}
+
+/// Puts back the two headers that carry an upgrade across the gateway.
+pub fn set_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, protocol);
+}
+
+#[cfg(test)]
+mod tests;
