@@ -18,7 +18,7 @@ pub const RESOLUTION_MS: i64 = 60_000;
 /// The uses of sessions not yet in the store, and the latest noted of each.
 #[derive(Default)]
 pub struct Activity {
-    noted: DashMap<SessionId, Noted>,
+    noted: DashMap<SessionId, Noted, foldhash::quality::RandomState>,
 }
 
 struct Noted {

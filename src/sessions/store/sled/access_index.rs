@@ -23,6 +23,7 @@ use std::ops::{Bound, Range};
 
 use compact_str::CompactString;
 use dashmap::DashMap;
+use foldhash::quality::RandomState;
 
 use super::layout::{corrupt, decode_grant};
 use crate::auth::TokenHash;
@@ -77,7 +78,7 @@ pub(super) enum AccessChange {
 
 /// The copy of `by_access`.
 pub(super) struct AccessIndex {
-    map: DashMap<Key, Entry>,
+    map: DashMap<Key, Entry, RandomState>,
 }
 
 impl AccessIndex {
@@ -86,7 +87,7 @@ impl AccessIndex {
     /// store of 3M sessions in two thirds of the time one takes (benches/README.md).
     pub(super) fn load(tree: &sled::Tree) -> Result<AccessIndex, StoreError> {
         let index = AccessIndex {
-            map: DashMap::with_shard_amount(SHARDS),
+            map: DashMap::with_hasher_and_shard_amount(RandomState::default(), SHARDS),
         };
         let readers = std::thread::available_parallelism()
             .map_or(1, usize::from)
@@ -178,7 +179,7 @@ mod tests {
     #[test]
     fn user_ids_of_any_length_come_back_whole() {
         let index = AccessIndex {
-            map: DashMap::with_shard_amount(SHARDS),
+            map: DashMap::with_hasher_and_shard_amount(RandomState::default(), SHARDS),
         };
         let object_id = "5fc1d2e3a4b5c6d7e8f90a1b";
         let long = "a user id far longer than the twenty-four bytes kept inline, ünïcode";
