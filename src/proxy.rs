@@ -294,25 +294,44 @@ impl UpstreamLink {
 /// `timer` is a sleep kept from one request to the next, its deadline an earlier request's
 /// (so never later than `deadline`): it is moved to `deadline` only when it fires early,
 /// instead of a timer being put into tokio's wheel and taken out again for every request.
-async fn until<T>(
-    deadline: Instant,
-    mut timer: Pin<&mut Sleep>,
-    work: impl Future<Output = T>,
-) -> Option<T> {
-    let mut work = std::pin::pin!(work);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+///
+/// A future of its own rather than an `async fn`: an `async fn` would hold `work` twice (as
+/// its argument and pinned), and every future above it on the forwarding path would grow by
+/// that much, copied as each is made (benches/README.md, History).
+fn until<W: Future>(deadline: Instant, timer: Pin<&mut Sleep>, work: W) -> Until<'_, W> {
+    Until {
+        work,
+        timer,
+        deadline,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`until`].
+    struct Until<'t, W> {
+        #[pin]
+        work: W,
+        timer: Pin<&'t mut Sleep>,
+        deadline: Instant,
+    }
+}
+
+impl<W: Future> Future for Until<'_, W> {
+    type Output = Option<W::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.work.poll(cx) {
             return Poll::Ready(Some(output));
         }
-        while timer.as_mut().poll(cx).is_ready() {
-            if Instant::now() >= deadline {
+        while this.timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= *this.deadline {
                 return Poll::Ready(None);
             }
-            timer.as_mut().reset(deadline);
+            this.timer.as_mut().reset(*this.deadline);
         }
         Poll::Pending
-    })
-    .await
+    }
 }
 
 impl Upstream {
