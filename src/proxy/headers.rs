@@ -21,6 +21,7 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 /// across explicitly, see [`set_upgrade`]): never forwarded in either direction. The rest a
 /// client may send but the gateway sets itself or never forwards: other proxies'
 /// client-address headers are not believed.
+///
 /// A `static`, not a `const`: a `const` array would be made and dropped at each use.
 static STRIPPED: [HeaderName; 15] = [
     header::CONNECTION,
@@ -137,19 +138,15 @@ fn remove_stripped<const N: usize>(headers: &mut HeaderMap, count: usize, extra:
 /// those the options' own rules cover: the hop-by-hop headers (removed anyway) and `close`.
 /// An option that is no header name is skipped, the others of its value still count.
 fn remove_connection_named(headers: &mut HeaderMap) {
-    let mut named: Vec<HeaderName> = Vec::new();
-    for value in headers.get_all(header::CONNECTION) {
-        for option in value.as_bytes().split(|b| *b == b',') {
-            let option = option.trim_ascii();
-            let covered = option.eq_ignore_ascii_case(b"close")
-                || STRIPPED[..HOP_BY_HOP_LEN]
+    let named: Vec<HeaderName> = connection_options(headers)
+        .filter(|option| {
+            !option.eq_ignore_ascii_case(b"close")
+                && !STRIPPED[..HOP_BY_HOP_LEN]
                     .iter()
-                    .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(option));
-            if !covered && let Ok(name) = HeaderName::from_bytes(option) {
-                named.push(name);
-            }
-        }
-    }
+                    .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(option))
+        })
+        .filter_map(|option| HeaderName::from_bytes(option).ok())
+        .collect();
     for name in &named {
         headers.remove(name);
     }
@@ -163,19 +160,18 @@ pub fn websocket_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
     let websocket = protocol
         .to_str()
         .is_ok_and(|p| p.trim().eq_ignore_ascii_case("websocket"));
-    let asks = || connection_options(headers).any(|token| token.eq_ignore_ascii_case("upgrade"));
+    let asks = || connection_options(headers).any(|option| option.eq_ignore_ascii_case(b"upgrade"));
     (websocket && asks()).then(|| protocol.clone())
 }
 
 /// The options of the `Connection` headers (RFC 9110 section 7.6.1): comma-separated tokens,
-/// trimmed.
-fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+/// trimmed, as bytes (a value may hold bytes outside ASCII; its tokens still count).
+fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
     headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
 }
 
 /// What a request names as its host: its `Host` header, else (HTTP/2) its URI's authority.
