@@ -296,6 +296,21 @@ impl Captured {
     }
 }
 
+/// Makes every thread of this test binary see a subscriber when it first reaches a log line.
+///
+/// tracing decides once per log line (its callsite), for the whole process, whether anyone
+/// listens. With only one subscriber registered, it asks the subscriber of the thread that
+/// reaches the line first: a sibling test running without one would mark the line "never",
+/// and this test's capture, set on its own thread only, would miss the line. A global,
+/// silent registry beside the capture makes tracing ask every registered subscriber instead.
+fn keep_log_lines_live() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Refused only if a global subscriber is set already: it serves the same end.
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+}
+
 impl Write for Captured {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0
@@ -312,6 +327,7 @@ impl Write for Captured {
 
 #[tokio::test]
 async fn revocations_are_logged_with_the_request_id_and_no_token() {
+    keep_log_lines_live();
     let log = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer({
