@@ -107,9 +107,9 @@ impl Upstream {
             .map_err(|_| GatewayError::Internal)
     }
 
-    /// Sends a prepared request (its URI the origin-form from [`Upstream::uri_for`]) on the
-    /// client connection's own upstream connection when `link` is given, else on the shared
-    /// pool. Connection failures are 502, no response headers within the timeout is 504; both
+    /// Sends a prepared request (its URI the origin-form from [`Upstream::uri_for`], its `Host`
+    /// [`Upstream::host`]) on the client connection's own upstream connection when `link` is
+    /// given, else on the shared pool. Connection failures are 502, no response headers within the timeout is 504; both
     /// are logged here with the upstream's address.
     /// Returns the answer with the time to its headers (also observed into
     /// `sessiongate_upstream_request_duration_seconds`).
@@ -133,12 +133,7 @@ impl Upstream {
     ) -> Result<Response<Body>, GatewayError> {
         *request.version_mut() = Version::HTTP_11;
         let answer = match link {
-            Some(link) => {
-                request
-                    .headers_mut()
-                    .insert(header::HOST, self.host.clone());
-                self.send_linked(request, link, deadline).await
-            }
+            Some(link) => self.send_linked(request, link, deadline).await,
             None => {
                 *request.uri_mut() = self.absolute(request.uri());
                 let exchange = self.client.request(request);
@@ -335,6 +330,11 @@ impl<W: Future> Future for Until<'_, W> {
 }
 
 impl Upstream {
+    /// The `Host` of requests to the upstream: its authority.
+    pub fn host(&self) -> &HeaderValue {
+        &self.host
+    }
+
     /// When the upstream last answered a request, ms since the epoch (0: never).
     pub fn last_answer_ms(&self) -> i64 {
         self.last_answer_ms.load(Ordering::Relaxed)

@@ -73,6 +73,7 @@ impl Forwarder {
             client,
             &self.identity,
             identity,
+            self.upstream.host().clone(),
             target.original_host,
         );
         if let Some(protocol) = upgrade {

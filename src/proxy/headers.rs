@@ -23,7 +23,7 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 /// client-address headers are not believed.
 ///
 /// A `static`, not a `const`: a `const` array would be made and dropped at each use.
-static STRIPPED: [HeaderName; 15] = [
+static STRIPPED: [HeaderName; 14] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -34,7 +34,6 @@ static STRIPPED: [HeaderName; 15] = [
     header::TRANSFER_ENCODING,
     header::UPGRADE,
     // Set by the gateway on requests, or never forwarded from a client.
-    header::HOST,
     header::FORWARDED,
     X_REAL_IP,
     X_FORWARDED_FOR,
@@ -61,27 +60,30 @@ fn stripped_index(name: &str) -> Option<usize> {
         "trailer" => 6,
         "transfer-encoding" => 7,
         "upgrade" => 8,
-        "host" => 9,
-        "forwarded" => 10,
-        "x-real-ip" => 11,
-        "x-forwarded-for" => 12,
-        "x-forwarded-proto" => 13,
-        "x-forwarded-host" => 14,
+        "forwarded" => 9,
+        "x-real-ip" => 10,
+        "x-forwarded-for" => 11,
+        "x-forwarded-proto" => 12,
+        "x-forwarded-host" => 13,
         _ => return None,
     })
 }
 
 /// Rewrites a client's request headers for the upstream: hop-by-hop and client-sent identity
-/// headers removed, `X-Forwarded-*` set from what the gateway saw, and the identity headers
-/// set when the caller is known. `Host` is left for the client to fill from the upstream URI.
+/// headers removed, `Host` the upstream's, `X-Forwarded-Host` what the client named
+/// (`original_host`), the other `X-Forwarded-*` from what the gateway saw, and the identity
+/// headers set when the caller is known.
 pub fn prepare_request_headers(
     headers: &mut HeaderMap,
     client: &ClientInfo,
     identity: &IdentityHeaders,
     caller: Option<(&str, &str)>,
+    upstream_host: HeaderValue,
     original_host: Option<HeaderValue>,
 ) {
     remove_stripped(headers, STRIPPED.len(), [&identity.user, &identity.session]);
+    // Over the client's own, in place: no removal and insertion of its own.
+    headers.insert(header::HOST, upstream_host);
     // The client's own X-Forwarded-For is not believed: the upstream sees the real peer.
     if let Some(value) = &client.forwarded_for {
         headers.insert(X_FORWARDED_FOR, value.clone());

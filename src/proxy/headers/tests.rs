@@ -35,7 +35,8 @@ fn each_stripped_name_is_matched_at_its_own_place() {
     for (at, name) in STRIPPED.iter().enumerate() {
         assert_eq!(stripped_index(name.as_str()), Some(at), "{name}");
     }
-    for other in ["content-length", "authorization", "x-custom", "t", "hosts"] {
+    // Host is set over the client's, never removed.
+    for other in ["content-length", "authorization", "x-custom", "t", "host"] {
         assert_eq!(stripped_index(other), None, "{other}");
     }
     assert_eq!(STRIPPED[0], header::CONNECTION, "CONNECTION_BIT is bit 0");
@@ -86,6 +87,7 @@ fn a_message_without_any_of_them_is_left_as_it_is() {
 fn a_request_keeps_its_own_headers_and_gets_the_gateways() {
     let mut map = headers(&[
         ("host", "gateway.test"),
+        ("host", "second.test"),
         ("authorization", "Bearer t"),
         ("accept", "*/*"),
         ("connection", "x-custom"),
@@ -104,11 +106,13 @@ fn a_request_keeps_its_own_headers_and_gets_the_gateways() {
         &client,
         &identity(),
         Some(("alice", "0123456789abcdef01234567")),
+        HeaderValue::from_static("127.0.0.1:3000"),
         Some(HeaderValue::from_static("gateway.test")),
     );
     let expected = [
         ("accept", "*/*"),
         ("authorization", "Bearer t"),
+        ("host", "127.0.0.1:3000"),
         ("x-forwarded-for", "127.0.0.1"),
         ("x-forwarded-host", "gateway.test"),
         ("x-forwarded-proto", "http"),
@@ -132,8 +136,13 @@ fn a_request_keeps_its_own_headers_and_gets_the_gateways() {
 fn without_a_caller_the_clients_identity_headers_are_removed_and_none_set() {
     let mut map = headers(&[("x-user-id", "mallory"), ("x-session-id", "forged")]);
     let client = ClientInfo::new(SocketAddr::from(([10, 0, 0, 7], 40000)), true);
-    prepare_request_headers(&mut map, &client, &identity(), None, None);
-    assert_eq!(names(&map), ["x-forwarded-for", "x-forwarded-proto"]);
+    let upstream = HeaderValue::from_static("uploader:3000");
+    prepare_request_headers(&mut map, &client, &identity(), None, upstream, None);
+    assert_eq!(
+        names(&map),
+        ["host", "x-forwarded-for", "x-forwarded-proto"]
+    );
+    assert_eq!(map["host"], "uploader:3000");
     assert_eq!(map["x-forwarded-for"], "10.0.0.7");
     assert_eq!(map["x-forwarded-proto"], "https");
 }
