@@ -74,11 +74,16 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenRejection> {
         return Err(TokenRejection::Invalid);
     }
     let value = value.to_str().map_err(|_| TokenRejection::Invalid)?;
-    let (scheme, token) = value.split_once(' ').ok_or(TokenRejection::Missing)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    // The scheme ends at the first space, found byte by byte: it is a few bytes in.
+    let space = value
+        .bytes()
+        .position(|b| b == b' ')
+        .ok_or(TokenRejection::Missing)?;
+    if !value[..space].eq_ignore_ascii_case("bearer") {
         return Err(TokenRejection::Missing);
     }
-    let token = token.trim();
+    // Only spaces and tabs can be there to trim: the value is visible ASCII.
+    let token = value[space + 1..].trim_ascii();
     if token.is_empty() {
         return Err(TokenRejection::Missing);
     }

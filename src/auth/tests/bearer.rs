@@ -51,6 +51,16 @@ fn other_schemes_are_missing() {
 }
 
 #[test]
+fn only_a_space_separates_the_scheme() {
+    assert_eq!(
+        bearer_token(&headers(&["Bearer\ttok"])),
+        Err(TokenRejection::Missing)
+    );
+    assert_eq!(bearer_token(&headers(&["Bearer \ttok\t"])), Ok("tok"));
+    assert_eq!(bearer_token(&headers(&["Bearer a b"])), Ok("a b"));
+}
+
+#[test]
 fn an_empty_token_is_missing() {
     for value in ["Bearer", "Bearer ", "Bearer    ", ""] {
         assert_eq!(
@@ -85,4 +95,17 @@ fn a_non_ascii_header_value_is_invalid() {
         HeaderValue::from_bytes(b"Bearer tok\xff").expect("obs-text is a valid value"),
     );
     assert_eq!(bearer_token(&headers), Err(TokenRejection::Invalid));
+    // Anywhere in the value, the scheme included, and before any other verdict.
+    for value in [&b"B\xe9arer tok"[..], b"Basic \xff", b"\x80"] {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_bytes(value).expect("obs-text is a valid value"),
+        );
+        assert_eq!(
+            bearer_token(&headers),
+            Err(TokenRejection::Invalid),
+            "{value:?}"
+        );
+    }
 }
