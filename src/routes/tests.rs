@@ -223,6 +223,13 @@ mod fast_path {
             prop_assert_eq!(canonical_path(&raw).map(Cow::into_owned), rewritten);
         }
 
+        /// The byte-wise split gives what `str::split('/')` gives, non-ASCII text included.
+        #[test]
+        fn slashes_separate_as_str_split_does(raw in raw_path()) {
+            let ours: Vec<&str> = slash_separated(&raw).collect();
+            prop_assert_eq!(ours, raw.split('/').collect::<Vec<_>>());
+        }
+
         /// Segments split on the stack or on the heap are the same segments.
         #[test]
         fn long_paths_split_as_short_ones(count in 0usize..40) {
