@@ -47,24 +47,24 @@ const HOP_BY_HOP_LEN: usize = 9;
 /// The bit of `Connection` in a mask of [`STRIPPED`].
 const CONNECTION_BIT: u32 = 1;
 
-/// The place of `name` in [`STRIPPED`], if it is one of them. A match on the name's text:
+/// The place of `name` (lower-case) in [`STRIPPED`], if it is one of them. A match on its bytes:
 /// one comparison of lengths for most names, at most a few of bytes.
-fn stripped_index(name: &str) -> Option<usize> {
+fn stripped_index(name: &[u8]) -> Option<usize> {
     Some(match name {
-        "connection" => 0,
-        "keep-alive" => 1,
-        "proxy-connection" => 2,
-        "proxy-authenticate" => 3,
-        "proxy-authorization" => 4,
-        "te" => 5,
-        "trailer" => 6,
-        "transfer-encoding" => 7,
-        "upgrade" => 8,
-        "forwarded" => 9,
-        "x-real-ip" => 10,
-        "x-forwarded-for" => 11,
-        "x-forwarded-proto" => 12,
-        "x-forwarded-host" => 13,
+        b"connection" => 0,
+        b"keep-alive" => 1,
+        b"proxy-connection" => 2,
+        b"proxy-authenticate" => 3,
+        b"proxy-authorization" => 4,
+        b"te" => 5,
+        b"trailer" => 6,
+        b"transfer-encoding" => 7,
+        b"upgrade" => 8,
+        b"forwarded" => 9,
+        b"x-real-ip" => 10,
+        b"x-forwarded-for" => 11,
+        b"x-forwarded-proto" => 12,
+        b"x-forwarded-host" => 13,
         _ => return None,
     })
 }
@@ -116,7 +116,7 @@ fn remove_stripped<const N: usize>(headers: &mut HeaderMap, count: usize, extra:
     let wanted = ((1u32 << count) - 1) | (((1u32 << N) - 1) << STRIPPED.len());
     let mut present = 0u32;
     for name in headers.keys() {
-        if let Some(at) = stripped_index(name.as_str()) {
+        if let Some(at) = stripped_index(name.as_str().as_bytes()) {
             present |= 1 << at;
         } else if let Some(at) = extra.iter().position(|n| *n == name) {
             present |= 1 << (STRIPPED.len() + at);
@@ -141,17 +141,26 @@ fn remove_stripped<const N: usize>(headers: &mut HeaderMap, count: usize, extra:
 /// An option that is no header name is skipped, the others of its value still count.
 fn remove_connection_named(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = connection_options(headers)
-        .filter(|option| {
-            !option.eq_ignore_ascii_case(b"close")
-                && !STRIPPED[..HOP_BY_HOP_LEN]
-                    .iter()
-                    .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(option))
-        })
+        .filter(|option| !covered_option(option))
         .filter_map(|option| HeaderName::from_bytes(option).ok())
         .collect();
     for name in &named {
         headers.remove(name);
     }
+}
+
+/// Whether a `Connection` option is `close` or names a hop-by-hop header, in any case:
+/// matched as [`stripped_index`] matches, on a lower-case copy (`keep-alive`, in nearly every
+/// response, is one match on the text instead of a comparison with each name).
+fn covered_option(option: &[u8]) -> bool {
+    // Longer than any hop-by-hop name (`proxy-authenticate` and `proxy-authorization`).
+    let mut lower = [0u8; 20];
+    let Some(copy) = lower.get_mut(..option.len()) else {
+        return false;
+    };
+    copy.copy_from_slice(option);
+    copy.make_ascii_lowercase();
+    copy == b"close" || stripped_index(copy).is_some_and(|at| at < HOP_BY_HOP_LEN)
 }
 
 /// The WebSocket upgrade an HTTP/1.1 request asks for (`Connection: upgrade` and
