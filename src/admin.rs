@@ -26,11 +26,11 @@ use crate::error::{json_message, json_response};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::proxy::Upstream;
-use crate::sessions::{Clock, SessionStore};
+use crate::sessions::SessionStore;
 use crate::tls::CertStore;
 
 /// How recent an upstream answer must be for `/readyz` to skip probing it.
-const UPSTREAM_FRESH_MS: i64 = 30_000;
+const UPSTREAM_FRESH: Duration = Duration::from_secs(30);
 
 /// What the admin endpoints look at.
 pub struct Admin {
@@ -40,8 +40,6 @@ pub struct Admin {
     pub store: Arc<dyn SessionStore>,
     /// The upstream, for readiness.
     pub upstream: Arc<Upstream>,
-    /// The gateway's clock.
-    pub clock: Arc<dyn Clock>,
     /// The served certificate, when the main listener speaks TLS.
     pub tls: Option<Arc<CertStore>>,
     /// The operators' session calls.
@@ -58,7 +56,6 @@ impl Admin {
             metrics: shared.metrics.clone(),
             store: shared.store.clone(),
             upstream: gateway.upstream().clone(),
-            clock: shared.clock.clone(),
             tls,
             sessions: SessionAdmin::new(
                 shared.store.clone(),
@@ -105,9 +102,8 @@ impl Admin {
 
     async fn readiness(&self) -> Response<Body> {
         let store = self.store.ping().await;
-        let now = self.clock.now_ms();
         let upstream_ok =
-            now - self.upstream.last_answer_ms() < UPSTREAM_FRESH_MS || self.upstream.probe().await;
+            self.upstream.answered_within(UPSTREAM_FRESH) || self.upstream.probe().await;
         let status = if store.is_ok() && upstream_ok {
             StatusCode::OK
         } else {

@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -30,7 +30,6 @@ use tokio::time::{Instant, Sleep};
 use crate::body::{Body, boxed};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use crate::sessions::Clock;
 
 mod forwarder;
 mod headers;
@@ -52,20 +51,21 @@ pub struct Upstream {
     base_path: String,
     timeout: Duration,
     metrics: Arc<Metrics>,
-    clock: Arc<dyn Clock>,
-    /// When the upstream last answered (ms since the epoch), for the readiness check.
-    last_answer_ms: AtomicI64,
+    /// When this client was made: what [`Upstream::last_answer`] counts from.
+    made: Instant,
+    /// When the upstream last answered, for the readiness check: ms after `made`, plus one
+    /// (0: never). On the monotonic clock, read anyway for the upstream time.
+    last_answer: AtomicU64,
 }
 
 impl Upstream {
     /// A client for the upstream at `authority`, under `base_path` (no trailing slash),
-    /// waiting at most `timeout` for response headers; `clock` dates its answers.
+    /// waiting at most `timeout` for response headers.
     pub fn new(
         authority: Authority,
         base_path: String,
         timeout: Duration,
         metrics: Arc<Metrics>,
-        clock: Arc<dyn Clock>,
     ) -> Upstream {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -85,8 +85,8 @@ impl Upstream {
             base_path,
             timeout,
             metrics,
-            clock,
-            last_answer_ms: AtomicI64::new(0),
+            made: Instant::now(),
+            last_answer: AtomicU64::new(0),
         }
     }
 
@@ -120,7 +120,11 @@ impl Upstream {
     ) -> (Result<Response<Body>, GatewayError>, Duration) {
         let started = Instant::now();
         let result = self.exchange(request, link, started + self.timeout).await;
-        let took = started.elapsed();
+        let ended = Instant::now();
+        if result.is_ok() {
+            self.note_answer(ended);
+        }
+        let took = ended - started;
         self.metrics.upstream_duration.observe(took.as_secs_f64());
         (result, took)
     }
@@ -145,8 +149,6 @@ impl Upstream {
         };
         match answer {
             Some(Ok(response)) => {
-                self.last_answer_ms
-                    .store(self.clock.now_ms(), Ordering::Relaxed);
                 let (mut parts, body) = response.into_parts();
                 let upgrade = (parts.status == StatusCode::SWITCHING_PROTOCOLS)
                     .then(|| parts.headers.get(header::UPGRADE).cloned())
@@ -335,9 +337,18 @@ impl Upstream {
         &self.host
     }
 
-    /// When the upstream last answered a request, ms since the epoch (0: never).
-    pub fn last_answer_ms(&self) -> i64 {
-        self.last_answer_ms.load(Ordering::Relaxed)
+    /// Whether the upstream answered a request (any HTTP answer) within the last `window`.
+    pub fn answered_within(&self, window: Duration) -> bool {
+        match self.last_answer.load(Ordering::Relaxed) {
+            0 => false,
+            after_made => self.made.elapsed() < Duration::from_millis(after_made - 1) + window,
+        }
+    }
+
+    /// Notes an answer of the upstream at `at`.
+    fn note_answer(&self, at: Instant) {
+        let after_made = u64::try_from((at - self.made).as_millis()).unwrap_or(u64::MAX - 1);
+        self.last_answer.store(after_made + 1, Ordering::Relaxed);
     }
 
     /// The upstream's `scheme://authority`, for logs and the readiness probe.
@@ -356,8 +367,7 @@ impl Upstream {
         let probe = tokio::time::timeout(Duration::from_secs(2), self.client.request(request));
         match probe.await {
             Ok(Ok(_)) => {
-                self.last_answer_ms
-                    .store(self.clock.now_ms(), Ordering::Relaxed);
+                self.note_answer(Instant::now());
                 true
             }
             _ => false,

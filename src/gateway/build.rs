@@ -68,7 +68,6 @@ impl Gateway {
             settings.upstream_base_path.clone(),
             Duration::from_secs(config.proxy.upstream_timeout_seconds),
             shared.metrics.clone(),
-            shared.clock.clone(),
         );
         let mut authenticator = Authenticator::new(
             verifier.clone(),
