@@ -312,6 +312,29 @@ pub struct RoutePatterns {
     pub end_all_sessions: Vec<RoutePattern>,
 }
 
+/// See [`RoutePolicy::first_segments`].
+fn first_segments(patterns: &RoutePatterns) -> Option<Vec<String>> {
+    let p = patterns;
+    let lists = [
+        &p.public,
+        &p.api_key,
+        &p.login,
+        &p.refresh,
+        &p.logout,
+        &p.end_all_sessions,
+    ];
+    let mut firsts: Vec<String> = Vec::new();
+    for pattern in lists.into_iter().flatten() {
+        let Some(PatternSegment::Literal(text)) = pattern.segments.first() else {
+            return None;
+        };
+        if !firsts.contains(text) {
+            firsts.push(text.clone());
+        }
+    }
+    Some(firsts)
+}
+
 /// What the gateway does with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -363,6 +386,11 @@ impl Route {
 pub struct RoutePolicy {
     endpoint: Vec<String>,
     patterns: RoutePatterns,
+    /// The first segments (lower-case) of the listed patterns when each starts with a
+    /// literal: a path whose first segment is none of them matches no list, and needs a
+    /// session without a pattern being looked at (most requests: the uploader's API).
+    /// `None` when a pattern starts with `:name` or `*`, or is `/`.
+    first_segments: Option<Vec<String>>,
 }
 
 impl RoutePolicy {
@@ -372,7 +400,12 @@ impl RoutePolicy {
             .into_iter()
             .map(str::to_ascii_lowercase)
             .collect();
-        RoutePolicy { endpoint, patterns }
+        let first_segments = first_segments(&patterns);
+        RoutePolicy {
+            endpoint,
+            patterns,
+            first_segments,
+        }
     }
 
     /// Classifies a request. The sessions endpoints come first (they are never forwarded),
@@ -386,6 +419,11 @@ impl RoutePolicy {
     fn classify_segments(&self, method: &Method, parts: &[&str]) -> Route {
         if let Some(route) = self.sessions_endpoint(method, parts) {
             return route;
+        }
+        if let (Some(firsts), Some(first)) = (&self.first_segments, parts.first())
+            && !firsts.iter().any(|f| first.eq_ignore_ascii_case(f))
+        {
+            return Route::Session;
         }
         let p = &self.patterns;
         let any = |list: &[RoutePattern]| list.iter().any(|r| r.matches_segments(method, parts));

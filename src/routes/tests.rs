@@ -187,6 +187,71 @@ fn patterns_parse_and_match() {
     }
 }
 
+mod first_segments {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Paths made of the route table's own segments, in any case, and a few others.
+    fn path() -> impl Strategy<Value = String> {
+        let segment = prop_oneof![
+            Just("auth"),
+            Just("AUTH"),
+            Just("login"),
+            Just("user"),
+            Just("User"),
+            Just("upload"),
+            Just("raw"),
+            Just("3rd-party"),
+            Just("account"),
+            Just("change-password"),
+            Just("sessions"),
+            Just("abc"),
+            Just(""),
+        ];
+        proptest::collection::vec(segment, 0..5).prop_map(|s| format!("/{}", s.join("/")))
+    }
+
+    fn method() -> impl Strategy<Value = Method> {
+        prop_oneof![
+            Just(Method::GET),
+            Just(Method::POST),
+            Just(Method::PUT),
+            Just(Method::DELETE),
+            Just(Method::PATCH),
+        ]
+    }
+
+    #[test]
+    fn a_pattern_not_starting_with_a_literal_turns_the_shortcut_off() {
+        let patterns = |public: &[&str]| RoutePatterns {
+            public: public
+                .iter()
+                .map(|p| RoutePattern::parse(p).expect("parses"))
+                .collect(),
+            ..RoutePatterns::default()
+        };
+        let literal = RoutePolicy::new("/account/sessions", patterns(&["GET /Upload/:id"]));
+        assert_eq!(literal.first_segments, Some(vec!["upload".to_string()]));
+        let param = RoutePolicy::new("/account/sessions", patterns(&["GET /:user/files"]));
+        assert_eq!(param.first_segments, None);
+        assert_eq!(param.classify(&Method::GET, "/alice/files"), Route::Public);
+        let root = RoutePolicy::new("/account/sessions", patterns(&["GET /"]));
+        assert_eq!(root.first_segments, None);
+        assert_eq!(root.classify(&Method::GET, "/"), Route::Public);
+    }
+
+    proptest! {
+        /// The shortcut on the first segment never changes a route.
+        #[test]
+        fn the_shortcut_classifies_as_the_lists_do(method in method(), path in path()) {
+            let with = policy();
+            prop_assert!(with.first_segments.is_some(), "the shipped table has the shortcut");
+            let without = RoutePolicy { first_segments: None, ..with.clone() };
+            prop_assert_eq!(with.classify(&method, &path), without.classify(&method, &path));
+        }
+    }
+}
+
 mod fast_path {
     use super::*;
     use proptest::prelude::*;
