@@ -34,9 +34,10 @@ use crate::metrics::Metrics;
 mod forwarder;
 mod headers;
 
-pub use forwarder::{Forwarded, Forwarder, Target};
+pub use forwarder::{CallerMemo, Forwarded, Forwarder, Target};
 pub use headers::{
-    prepare_request_headers, request_host, set_upgrade, strip_hop_by_hop, websocket_upgrade,
+    CallerValues, prepare_request_headers, request_host, set_upgrade, strip_hop_by_hop,
+    websocket_upgrade,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -262,10 +263,13 @@ impl Upstream {
 }
 
 /// The upstream connection one HTTP/1.1 client connection keeps for itself, between its
-/// requests, and the timer of its requests' deadlines. Dropped with the client connection,
-/// which closes the upstream connection too.
+/// requests, the timer of its requests' deadlines, and the identity header values it last
+/// sent. Dropped with the client connection, which closes the upstream connection too.
 #[derive(Debug, Default)]
-pub struct UpstreamLink(Mutex<Linked>);
+pub struct UpstreamLink {
+    linked: Mutex<Linked>,
+    callers: CallerMemo,
+}
 
 /// What an [`UpstreamLink`] holds between two requests.
 #[derive(Debug, Default)]
@@ -278,11 +282,11 @@ struct Linked {
 
 impl UpstreamLink {
     fn take(&self) -> Linked {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.linked.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn keep(&self, linked: Linked) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = linked;
+        *self.linked.lock().unwrap_or_else(|e| e.into_inner()) = linked;
     }
 }
 

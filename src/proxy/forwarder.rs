@@ -1,11 +1,12 @@
 //! Forwarding one request: the header rewrite, the upstream exchange, and a WebSocket upgrade
 //! joined when the upstream agrees to it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 
+use super::headers::CallerValues;
 use super::{
     ClientInfo, IdentityHeaders, Upstream, UpstreamLink, prepare_request_headers, set_upgrade,
     tunnel, websocket_upgrade,
@@ -26,6 +27,29 @@ pub struct Target {
 pub struct Forwarder {
     upstream: Arc<Upstream>,
     identity: IdentityHeaders,
+}
+
+/// The identity header values a client connection last sent upstream, kept for its next
+/// request: a connection's requests nearly always carry one session, whose values are then
+/// made once instead of at each request (two allocations and a hex encoding).
+#[derive(Debug, Default)]
+pub struct CallerMemo(Mutex<Option<(Caller, CallerValues)>>);
+
+impl CallerMemo {
+    /// The values for `caller`: the remembered ones if they are its, else new ones,
+    /// remembered in place of those.
+    fn values(&self, caller: &Caller) -> CallerValues {
+        let mut memo = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((known, values)) = memo.as_ref()
+            && known.session_id == caller.session_id
+            && known.user == caller.user
+        {
+            return values.clone();
+        }
+        let values = CallerValues::of(caller);
+        *memo = Some((caller.clone(), values.clone()));
+        values
+    }
 }
 
 /// A forwarded request's answer, and how long the upstream took to give its headers.
@@ -63,10 +87,9 @@ impl Forwarder {
         let upgrade = caller.and_then(|_| websocket_upgrade(request.headers()));
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
-        let session_id = caller.map(|c| c.session_id.hex());
-        let identity = caller.zip(session_id.as_ref()).map(|(c, hex)| {
-            let hex = std::str::from_utf8(hex).expect("hex digits are ASCII");
-            (c.user.as_str(), hex)
+        let identity = caller.map(|caller| match link {
+            Some(link) => link.callers.values(caller),
+            None => CallerValues::of(caller),
         });
         prepare_request_headers(
             &mut parts.headers,

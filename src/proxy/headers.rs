@@ -10,6 +10,7 @@ use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Request};
 
 use super::{ClientInfo, IdentityHeaders};
+use crate::auth::Caller;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -77,7 +78,7 @@ pub fn prepare_request_headers(
     headers: &mut HeaderMap,
     client: &ClientInfo,
     identity: &IdentityHeaders,
-    caller: Option<(&str, &str)>,
+    caller: Option<CallerValues>,
     upstream_host: HeaderValue,
     original_host: Option<HeaderValue>,
 ) {
@@ -93,11 +94,30 @@ pub fn prepare_request_headers(
     if let Some(host) = original_host {
         headers.insert(X_FORWARDED_HOST, host);
     }
-    if let Some((user, session)) = caller {
-        for (name, value) in [(&identity.user, user), (&identity.session, session)] {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                headers.insert(name.clone(), value);
-            }
+    if let Some(caller) = caller {
+        if let Some(user) = caller.user {
+            headers.insert(identity.user.clone(), user);
+        }
+        headers.insert(identity.session.clone(), caller.session);
+    }
+}
+
+/// A caller's identity headers' values.
+#[derive(Debug, Clone)]
+pub struct CallerValues {
+    /// The user id; `None` when it cannot be a header value (it is then not sent).
+    pub user: Option<HeaderValue>,
+    /// The session id, in hex.
+    pub session: HeaderValue,
+}
+
+impl CallerValues {
+    /// The values for `caller`.
+    pub fn of(caller: &Caller) -> CallerValues {
+        CallerValues {
+            user: HeaderValue::from_str(&caller.user).ok(),
+            session: HeaderValue::from_bytes(&caller.session_id.hex())
+                .expect("hex digits are a header value"),
         }
     }
 }

@@ -40,6 +40,53 @@ async fn a_session_route_carries_the_callers_user_and_session() {
     );
 }
 
+/// A connection remembers the identity values it last sent: each request still carries its
+/// own caller's, whoever came before it on the connection.
+#[tokio::test]
+async fn callers_taking_turns_on_one_connection_are_each_named() {
+    let h = Harness::start().await;
+    let alice = h.login(ALICE, CHROME_LINUX).await;
+    let alice_again = h.login(ALICE, CHROME_LINUX).await;
+    let bob = h.login(BOB, CHROME_LINUX).await;
+    // Each token's session id, from the listing (the entry with its token's hash).
+    let mut session_of = std::collections::HashMap::new();
+    for tokens in [&alice, &alice_again, &bob] {
+        let hash = sha512_hex(&tokens.access_token);
+        let sessions = h.sessions(&tokens.access_token).await;
+        let mine = sessions
+            .iter()
+            .find(|s| s["accessTokenHash"] == hash.as_str())
+            .expect("the token's session is listed");
+        let id = mine["_id"].as_str().expect("an _id").to_string();
+        session_of.insert(tokens.access_token.clone(), id);
+    }
+    assert_ne!(
+        session_of[&alice.access_token], session_of[&alice_again.access_token],
+        "two sessions of alice"
+    );
+    let mut connection = h.connect().await;
+    for (tokens, user) in [
+        (&alice, ALICE.0),
+        (&alice, ALICE.0),
+        (&bob, BOB.0),
+        (&alice_again, ALICE.0),
+        (&alice, ALICE.0),
+        (&bob, BOB.0),
+    ] {
+        let before = h.uploader.requests().len();
+        let r = connection
+            .get(&h, "/api/account", &tokens.access_token)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let forwarded = only_request_since(&h, before);
+        assert_eq!(forwarded.header("x-sessiongate-user"), Some(user));
+        assert_eq!(
+            forwarded.header("x-sessiongate-session"),
+            Some(session_of[&tokens.access_token].as_str())
+        );
+    }
+}
+
 #[tokio::test]
 async fn client_sent_identity_headers_are_removed_on_public_and_login_routes() {
     let h = Harness::start().await;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::*;
+use crate::sessions::SessionId;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -105,7 +106,10 @@ fn a_request_keeps_its_own_headers_and_gets_the_gateways() {
         &mut map,
         &client,
         &identity(),
-        Some(("alice", "0123456789abcdef01234567")),
+        Some(CallerValues {
+            user: Some(HeaderValue::from_static("alice")),
+            session: HeaderValue::from_static("0123456789abcdef01234567"),
+        }),
         HeaderValue::from_static("127.0.0.1:3000"),
         Some(HeaderValue::from_static("gateway.test")),
     );
@@ -214,4 +218,31 @@ fn close_and_the_hop_by_hop_names_are_covered_in_any_case() {
         assert!(!covered_option(other.as_bytes()), "{other}");
     }
     assert!(!covered_option(b"k\xe9ep-alive"));
+}
+
+#[test]
+fn a_callers_values_are_its_user_and_its_session_in_hex() {
+    let caller = Caller {
+        user: "5f4bff121037e424a17a3ebc".into(),
+        session_id: SessionId::parse("0123456789abcdef01234567").expect("an id"),
+    };
+    let values = CallerValues::of(&caller);
+    assert_eq!(
+        values.user,
+        Some(HeaderValue::from_static("5f4bff121037e424a17a3ebc"))
+    );
+    assert_eq!(values.session, "0123456789abcdef01234567");
+    // A user id that cannot be a header value is not sent; the session still is.
+    let odd = Caller {
+        user: "line\nbreak".into(),
+        ..caller
+    };
+    let values = CallerValues::of(&odd);
+    assert_eq!(values.user, None);
+    let mut map = HeaderMap::new();
+    let client = ClientInfo::new(SocketAddr::from(([127, 0, 0, 1], 40000)), false);
+    let upstream = HeaderValue::from_static("uploader:3000");
+    prepare_request_headers(&mut map, &client, &identity(), Some(values), upstream, None);
+    assert_eq!(map.get("x-user-id"), None);
+    assert_eq!(map["x-session-id"], "0123456789abcdef01234567");
 }
