@@ -34,7 +34,8 @@ use crate::metrics::Metrics;
 mod forwarder;
 mod headers;
 
-pub use forwarder::{CallerMemo, Forwarded, Forwarder, Target};
+use forwarder::CallerMemo;
+pub use forwarder::{Forwarded, Forwarder, Target};
 pub use headers::{
     CallerValues, prepare_request_headers, request_host, set_upgrade, strip_hop_by_hop,
     websocket_upgrade,
@@ -52,7 +53,7 @@ pub struct Upstream {
     base_path: String,
     timeout: Duration,
     metrics: Arc<Metrics>,
-    /// When this client was made: what [`Upstream::last_answer`] counts from.
+    /// When this client was made: what `last_answer` counts from.
     made: Instant,
     /// When the upstream last answered, for the readiness check: ms after `made`, plus one
     /// (0: never). On the monotonic clock, read anyway for the upstream time.
@@ -110,8 +111,8 @@ impl Upstream {
 
     /// Sends a prepared request (its URI the origin-form from [`Upstream::uri_for`], its `Host`
     /// [`Upstream::host`]) on the client connection's own upstream connection when `link` is
-    /// given, else on the shared pool. Connection failures are 502, no response headers within the timeout is 504; both
-    /// are logged here with the upstream's address.
+    /// given, else on the shared pool. Connection failures are 502, no response headers within
+    /// the timeout is 504; both are logged here with the upstream's address.
     /// Returns the answer with the time to its headers (also observed into
     /// `sessiongate_upstream_request_duration_seconds`).
     pub async fn send(

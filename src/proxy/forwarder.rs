@@ -87,6 +87,7 @@ impl Forwarder {
         let upgrade = caller.and_then(|_| websocket_upgrade(request.headers()));
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
+        // HTTP/2 requests, which have no link, make theirs each time.
         let identity = caller.map(|caller| match link {
             Some(link) => link.callers.values(caller),
             None => CallerValues::of(caller),

@@ -45,7 +45,7 @@ static STRIPPED: [HeaderName; 14] = [
 /// How many of [`STRIPPED`] are hop-by-hop (removed from responses too).
 const HOP_BY_HOP_LEN: usize = 9;
 
-/// The bit of `Connection` in a mask of [`STRIPPED`].
+/// The bit of `Connection` (place 0) in a mask of [`STRIPPED`].
 const CONNECTION_BIT: u32 = 1;
 
 /// The place of `name` (lower-case) in [`STRIPPED`], if it is one of them. A match on its bytes:
@@ -135,9 +135,15 @@ fn remove_stripped<const N: usize>(headers: &mut HeaderMap, count: usize, extra:
     // The first `count` of STRIPPED, and every extra name (their bits follow STRIPPED's).
     let wanted = ((1u32 << count) - 1) | (((1u32 << N) - 1) << STRIPPED.len());
     let mut present = 0u32;
-    for name in headers.keys() {
+    // Whether a `Connection` value names a header of its own (rare: nearly every one says
+    // `keep-alive` or `close`), seen in the same pass as its name.
+    let mut names_others = false;
+    for (name, value) in headers.iter() {
         if let Some(at) = stripped_index(name.as_str().as_bytes()) {
             present |= 1 << at;
+            if 1 << at == CONNECTION_BIT {
+                names_others |= options(value).any(|option| !covered_option(option));
+            }
         } else if let Some(at) = extra.iter().position(|n| *n == name) {
             present |= 1 << (STRIPPED.len() + at);
         }
@@ -146,7 +152,7 @@ fn remove_stripped<const N: usize>(headers: &mut HeaderMap, count: usize, extra:
     if present == 0 {
         return;
     }
-    if present & CONNECTION_BIT != 0 {
+    if present & CONNECTION_BIT != 0 && names_others {
         remove_connection_named(headers);
     }
     for (at, name) in STRIPPED.iter().chain(extra).enumerate() {
@@ -198,10 +204,14 @@ pub fn websocket_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
 /// The options of the `Connection` headers (RFC 9110 section 7.6.1): comma-separated tokens,
 /// trimmed, as bytes (a value may hold bytes outside ASCII; its tokens still count).
 fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+    headers.get_all(header::CONNECTION).iter().flat_map(options)
+}
+
+/// The options of one `Connection` value: see [`connection_options`].
+fn options(value: &HeaderValue) -> impl Iterator<Item = &[u8]> {
+    value
+        .as_bytes()
+        .split(|b| *b == b',')
         .map(<[u8]>::trim_ascii)
 }
 

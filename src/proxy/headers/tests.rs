@@ -246,3 +246,16 @@ fn a_callers_values_are_its_user_and_its_session_in_hex() {
     assert_eq!(map.get("x-user-id"), None);
     assert_eq!(map["x-session-id"], "0123456789abcdef01234567");
 }
+
+#[test]
+fn a_header_named_only_by_a_later_connection_value_is_removed() {
+    let mut map = headers(&[
+        ("connection", "keep-alive"),
+        ("connection", "close"),
+        ("connection", "X-Late"),
+        ("x-late", "1"),
+        ("x-kept", "2"),
+    ]);
+    strip_hop_by_hop(&mut map);
+    assert_eq!(names(&map), ["x-kept"]);
+}
