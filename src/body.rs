@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use futures_util::stream;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Body as HttpBody, Frame};
 
 /// Any error a body may fail with.
@@ -21,6 +21,10 @@ pub struct ClientBodyError(#[source] pub hyper::Error);
 
 /// A client's request body, its errors marked as [`ClientBodyError`].
 pub fn from_client(body: hyper::body::Incoming) -> Body {
+    if body.is_end_stream() {
+        // Most requests have no body: an empty one takes no allocation to box.
+        return empty();
+    }
     body.map_err(|e| BoxError::from(ClientBodyError(e))).boxed()
 }
 
@@ -31,9 +35,9 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
-/// An empty body.
+/// An empty body. Of no size, so boxing it allocates nothing.
 pub fn empty() -> Body {
-    full(Bytes::new())
+    Empty::new().map_err(|never| match never {}).boxed()
 }
 
 /// Boxes any body with a convertible error.
