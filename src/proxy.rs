@@ -150,16 +150,17 @@ impl Upstream {
             }
         };
         match answer {
-            Some(Ok(response)) => {
-                let (mut parts, body) = response.into_parts();
-                let upgrade = (parts.status == StatusCode::SWITCHING_PROTOCOLS)
-                    .then(|| parts.headers.get(header::UPGRADE).cloned())
+            Some(Ok(mut response)) => {
+                let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+                let headers = response.headers_mut();
+                let upgrade = switching
+                    .then(|| headers.get(header::UPGRADE).cloned())
                     .flatten();
-                strip_hop_by_hop(&mut parts.headers);
+                strip_hop_by_hop(headers);
                 if let Some(protocol) = upgrade {
-                    set_upgrade(&mut parts.headers, protocol);
+                    set_upgrade(headers, protocol);
                 }
-                Ok(Response::from_parts(parts, boxed(body)))
+                Ok(response.map(boxed))
             }
             Some(Err(error)) if let Some(fault) = client_fault(&*error) => {
                 // The client's body broke or outgrew its limit: its fault, not the upstream's.

@@ -86,14 +86,16 @@ impl Forwarder {
         // upstream agrees with a 101; anywhere else the upgrade headers are dropped.
         let upgrade = caller.and_then(|_| websocket_upgrade(request.headers()));
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
-        let (mut parts, body) = request.into_parts();
         // HTTP/2 requests, which have no link, make theirs each time.
         let identity = caller.map(|caller| match link {
             Some(link) => link.callers.values(caller),
             None => CallerValues::of(caller),
         });
+        // Changed in place: taking the request apart and putting it together again would
+        // move it twice.
+        let headers = request.headers_mut();
         prepare_request_headers(
-            &mut parts.headers,
+            headers,
             client,
             &self.identity,
             identity,
@@ -101,10 +103,9 @@ impl Forwarder {
             target.original_host,
         );
         if let Some(protocol) = upgrade {
-            set_upgrade(&mut parts.headers, protocol);
+            set_upgrade(headers, protocol);
         }
-        parts.uri = target.upstream_uri;
-        let request = Request::from_parts(parts, body);
+        *request.uri_mut() = target.upstream_uri;
         // An upgrade takes its upstream connection over for good: it goes on a pooled one.
         let link = link.filter(|_| client_upgrade.is_none());
         let (result, upstream_time) = self.upstream.send(request, link).await;
