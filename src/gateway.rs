@@ -70,7 +70,7 @@ impl Gateway {
 
     async fn dispatch(
         &self,
-        request: Request<Body>,
+        mut request: Request<Body>,
         log: &mut AccessLog,
         connection: &ConnectionState,
     ) -> Result<Response<Body>, GatewayError> {
@@ -84,7 +84,7 @@ impl Gateway {
         }
         let (route, target) = self.classify(&request)?;
         log.route_class = route.class();
-        let request = crate::limits::limit_body(request, &self.limits)?;
+        crate::limits::limit_body(&mut request, &self.limits)?;
         match route {
             Route::ListSessions => self.api.list(self.check(&request, memo, log).await?).await,
             Route::RevokeSession(id) => {

@@ -18,13 +18,11 @@ pub fn check_head<B>(request: &Request<B>, limits: &LimitsConfig) -> Result<(), 
 
 /// Applies `limits.max_request_body_bytes`: a declared length over it is answered 413 at
 /// once; a streamed body that grows past it is cut, failing the upstream request.
-pub fn limit_body(
-    request: Request<Body>,
-    limits: &LimitsConfig,
-) -> Result<Request<Body>, GatewayError> {
+pub fn limit_body(request: &mut Request<Body>, limits: &LimitsConfig) -> Result<(), GatewayError> {
+    // In place: a request passed in and out by value would be moved twice, limit or not.
     let limit = limits.max_request_body_bytes;
     if limit == 0 {
-        return Ok(request);
+        return Ok(());
     }
     let declared = request
         .headers()
@@ -35,7 +33,9 @@ pub fn limit_body(
         return Err(GatewayError::BodyTooLarge);
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    Ok(request.map(|body| crate::body::boxed(http_body_util::Limited::new(body, limit))))
+    let body = std::mem::replace(request.body_mut(), crate::body::empty());
+    *request.body_mut() = crate::body::boxed(http_body_util::Limited::new(body, limit));
+    Ok(())
 }
 
 /// The size of an HTTP/1.1 request head as sent, to within the spaces a client may add around
