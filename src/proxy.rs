@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use http::header::{self, HeaderName};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::client::legacy::Client;
@@ -109,10 +109,10 @@ impl Upstream {
             .map_err(|_| GatewayError::Internal)
     }
 
-    /// Sends a prepared request (its URI the origin-form from [`Upstream::uri_for`], its `Host`
-    /// [`Upstream::host`]) on the client connection's own upstream connection when `link` is
-    /// given, else on the shared pool. Connection failures are 502, no response headers within
-    /// the timeout is 504; both are logged here with the upstream's address.
+    /// Sends a prepared request (HTTP/1.1, its URI the origin-form from [`Upstream::uri_for`],
+    /// its `Host` [`Upstream::host`]) on the client connection's own upstream connection when
+    /// `link` is given, else on the shared pool. Connection failures are 502, no response
+    /// headers within the timeout is 504; both are logged here with the upstream's address.
     /// Returns the answer with the time to its headers (also observed into
     /// `sessiongate_upstream_request_duration_seconds`).
     pub async fn send(
@@ -133,14 +133,14 @@ impl Upstream {
 
     async fn exchange(
         &self,
-        mut request: Request<Body>,
+        request: Request<Body>,
         link: Option<&UpstreamLink>,
         deadline: Instant,
     ) -> Result<Response<Body>, GatewayError> {
-        *request.version_mut() = Version::HTTP_11;
         let answer = match link {
             Some(link) => self.send_linked(request, link, deadline).await,
             None => {
+                let mut request = request;
                 *request.uri_mut() = self.absolute(request.uri());
                 let exchange = self.client.request(request);
                 match tokio::time::timeout_at(deadline, exchange).await {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use http::{HeaderValue, Request, Response, StatusCode, Uri};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 
 use super::headers::CallerValues;
 use super::{
@@ -106,6 +106,8 @@ impl Forwarder {
             set_upgrade(headers, protocol);
         }
         *request.uri_mut() = target.upstream_uri;
+        // Whatever the client spoke: the upstream is spoken to in HTTP/1.1.
+        *request.version_mut() = Version::HTTP_11;
         // An upgrade takes its upstream connection over for good: it goes on a pooled one.
         let link = link.filter(|_| client_upgrade.is_none());
         let (result, upstream_time) = self.upstream.send(request, link).await;
