@@ -313,8 +313,7 @@ pub struct RoutePatterns {
 }
 
 /// See [`RoutePolicy::first_segments`].
-fn first_segments(patterns: &RoutePatterns) -> Option<Vec<String>> {
-    let p = patterns;
+fn first_segments(p: &RoutePatterns) -> Option<Vec<String>> {
     let lists = [
         &p.public,
         &p.api_key,

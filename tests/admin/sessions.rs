@@ -296,6 +296,20 @@ impl Captured {
     }
 }
 
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Makes every thread of this test binary see a subscriber when it first reaches a log line.
 ///
 /// tracing decides once per log line (its callsite), for the whole process, whether anyone
@@ -309,20 +323,6 @@ fn keep_log_lines_live() {
         // Refused only if a global subscriber is set already: it serves the same end.
         let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
     });
-}
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]
