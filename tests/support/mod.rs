@@ -224,23 +224,27 @@ async fn read(response: http::Response<hyper::body::Incoming>) -> TestResponse {
     }
 }
 
-/// Opens the store in `dir`, waiting a little while the previous gateway's store lets go of
-/// it: sled's I/O threads can hold the store's files a moment after the last handle is
-/// dropped (a new process never sees this: the old one has exited).
-async fn open_store(dir: &std::path::Path) -> SledStore {
-    let mut attempts = 0;
-    loop {
-        match SledStore::open(dir) {
-            Ok(store) => return store,
-            Err(error)
-                if attempts < 100 && error.to_string().contains("could not acquire lock") =>
-            {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(error) => panic!("the store opens: {error}"),
+/// Waits until no handle holds the sled store in `dir` (no `db` file counts as free).
+///
+/// sled's I/O threads can hold the store's files a moment after the last handle is dropped
+/// (the gateway's, or that of a `sessiongate sessions --direct` run in this process; a new
+/// process never sees this, the old one has exited), and whatever opens the directory next
+/// would find it in use. The probe is the lock sled takes, an exclusive `flock` on `db`, taken
+/// and let go at once: nothing is written.
+async fn store_let_go(dir: &std::path::Path) {
+    for _ in 0..250 {
+        let Ok(file) = std::fs::File::open(dir.join("db")) else {
+            return;
+        };
+        if file.try_lock().is_ok() {
+            return;
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    panic!(
+        "the store in {} is still held 5 s after the gateway stopped",
+        dir.display()
+    );
 }
 
 impl Harness {
@@ -288,7 +292,8 @@ impl Harness {
                 .await
                 .expect("the Redis store opens")
         } else {
-            let store = open_store(&self.config.data_dir).await;
+            store_let_go(&self.config.data_dir).await;
+            let store = SledStore::open(&self.config.data_dir).expect("the store opens");
             self.store = Some(store.clone());
             Arc::new(store)
         };
@@ -327,7 +332,7 @@ impl Harness {
         self.start_gateway().await;
     }
 
-    /// Stops the gateway and waits for it to finish.
+    /// Stops the gateway and waits for it to finish, down to its store's lock let go.
     pub async fn stop(&mut self) {
         self.store = None;
         if let Some(running) = self.gateway.take() {
@@ -337,6 +342,9 @@ impl Harness {
                 .await
                 .expect("the gateway task does not panic")
                 .expect("the gateway stops cleanly");
+            if self.config.store.backend != "redis" {
+                store_let_go(&self.config.data_dir).await;
+            }
         }
     }
 
