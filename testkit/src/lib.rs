@@ -8,6 +8,8 @@
 //! Nothing here assumes a Redis already running: each server is this process's child, and
 //! it is killed when its handle is dropped. `redis-server` and `redis-cli` must be on the
 //! PATH (`.ci/run` installs Debian's `redis-server`, which brings both).
+//!
+//! [`wait_for_sled_let_go`] waits for a sled store dropped in this process to be free.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -357,4 +359,27 @@ pub fn ping(port: u16) -> bool {
     }
     let mut answer = [0u8; 7];
     stream.read_exact(&mut answer).is_ok() && &answer == b"+PONG\r\n"
+}
+
+/// Waits, at most `within`, until nothing holds the sled store in `dir`; whether it is free
+/// (a directory without sled's `db` file counts as free).
+///
+/// sled's I/O threads can hold the store's files a moment after its last handle is dropped,
+/// so whatever opens the directory next in this process, or in a child started right away,
+/// would find it in use (a stopped process never does: it has exited). The probe is the lock
+/// sled takes, an exclusive `flock` on `db`, taken and let go at once: nothing is written.
+pub fn wait_for_sled_let_go(dir: &Path, within: Duration) -> bool {
+    let until = Instant::now() + within;
+    loop {
+        let Ok(file) = std::fs::File::open(dir.join("db")) else {
+            return true;
+        };
+        if file.try_lock().is_ok() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

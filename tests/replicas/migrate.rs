@@ -9,7 +9,7 @@ use sessiongate::auth::token_hash;
 use sessiongate::sessions::{
     Device, RedisStore, RedisTarget, Rotation, Session, SessionId, SessionStore, SledStore,
 };
-use sessiongate_testkit::RedisServer;
+use sessiongate_testkit::{RedisServer, wait_for_sled_let_go};
 
 use crate::child::{run_to_end, sessiongate};
 
@@ -66,8 +66,10 @@ async fn fill(dir: &Path) -> Vec<Vec<Session>> {
         .expect("revoke");
     let held = listings(&store).await;
     drop(store);
-    // sled's flusher lets go of the files a moment after the last handle.
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        wait_for_sled_let_go(dir, Duration::from_secs(5)),
+        "the store is free for the migration"
+    );
     held
 }
 
@@ -176,7 +178,6 @@ async fn a_sled_store_goes_into_redis_and_back_unchanged() {
         stdout.contains("299 sessions and 9 rotated-away"),
         "{stdout}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let back = SledStore::open(&back_dir).expect("the copy opens");
     assert_eq!(listings(&back).await, original);
     let s = session(3);

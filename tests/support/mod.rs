@@ -224,26 +224,18 @@ async fn read(response: http::Response<hyper::body::Incoming>) -> TestResponse {
     }
 }
 
-/// Waits until no handle holds the sled store in `dir` (no `db` file counts as free).
-///
-/// sled's I/O threads can hold the store's files a moment after the last handle is dropped
-/// (the gateway's, or that of a `sessiongate sessions --direct` run in this process; a new
-/// process never sees this, the old one has exited), and whatever opens the directory next
-/// would find it in use. The probe is the lock sled takes, an exclusive `flock` on `db`, taken
-/// and let go at once: nothing is written.
+/// Waits until no handle holds the sled store in `dir`: the last one dropped (the gateway's,
+/// or that of a `sessiongate sessions --direct` run in this process) may hold its lock a
+/// moment longer ([`sessiongate_testkit::wait_for_sled_let_go`]). On the blocking pool, so
+/// that a task of this runtime still holding it can end meanwhile.
 async fn store_let_go(dir: &std::path::Path) {
-    for _ in 0..250 {
-        let Ok(file) = std::fs::File::open(dir.join("db")) else {
-            return;
-        };
-        if file.try_lock().is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "the store in {} is still held 5 s after the gateway stopped",
-        dir.display()
+    let dir = dir.to_path_buf();
+    let free = tokio::task::spawn_blocking(move || {
+        sessiongate_testkit::wait_for_sled_let_go(&dir, Duration::from_secs(5))
+    });
+    assert!(
+        free.await.expect("the wait does not panic"),
+        "the store is still held 5 s after its gateway stopped"
     );
 }
 
