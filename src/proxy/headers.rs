@@ -152,7 +152,8 @@ fn remove_stripped<const N: usize>(headers: &mut HeaderMap, count: usize, extra:
     if present == 0 {
         return;
     }
-    if present & CONNECTION_BIT != 0 && names_others {
+    // Set only with `Connection` present, which is always among those removed.
+    if names_others {
         remove_connection_named(headers);
     }
     for (at, name) in STRIPPED.iter().chain(extra).enumerate() {
