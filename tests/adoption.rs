@@ -301,11 +301,8 @@ async fn a_session_revoked_by_the_sessions_command_is_never_adopted_again(store:
     let phone = issued_earlier(&h, ALICE.0, 45);
     assert_eq!(get_account(&h, &laptop.access_token).await, StatusCode::OK);
     assert_eq!(get_account(&h, &phone.access_token).await, StatusCode::OK);
-    let laptops = h.sessions(&laptop.access_token).await;
-    let laptops = laptops
-        .iter()
-        .find(|s| s["accessTokenHash"] == sha512_hex(&laptop.access_token))
-        .expect("the laptop's adopted session");
+    let sessions = h.sessions(&laptop.access_token).await;
+    let laptops = listed_session(&sessions, &laptop.access_token);
     let laptop_id = SessionId::parse(laptops["_id"].as_str().expect("an id")).expect("an id");
 
     // One session by id, with the gateway stopped: its old tokens stay refused.

@@ -359,18 +359,10 @@ async fn last_active_at_is_the_last_use_to_a_minute() {
     let h = Harness::start().await;
     let first = h.login(ALICE, CHROME_LINUX).await;
     let second = h.login(ALICE, POSTMAN).await;
-    let entry = |listing: &[serde_json::Value], token: &str| {
-        let hash = sha512_hex(token);
-        listing
-            .iter()
-            .find(|s| s["accessTokenHash"] == hash)
-            .unwrap_or_else(|| panic!("listed: {listing:?}"))
-            .clone()
-    };
 
     // Not used since its login: the login's time.
     let listing = h.sessions(&first.access_token).await;
-    let unused = entry(&listing, &second.access_token);
+    let unused = listed_session(&listing, &second.access_token);
     assert_eq!(unused["lastActiveAt"], unused["createdAt"]);
 
     // Used two minutes later through a forwarded route, then again 30 s after that: the
@@ -388,12 +380,12 @@ async fn last_active_at_is_the_last_use_to_a_minute() {
     );
     let listing = h.sessions(&first.access_token).await;
     assert_eq!(
-        entry(&listing, &second.access_token)["lastActiveAt"],
+        listed_session(&listing, &second.access_token)["lastActiveAt"],
         iso_millis(used_at)
     );
     // The caller's own listing is a use of its session.
     assert_eq!(
-        entry(&listing, &first.access_token)["lastActiveAt"],
+        listed_session(&listing, &first.access_token)["lastActiveAt"],
         iso_millis(h.clock.now_ms())
     );
 
@@ -406,7 +398,7 @@ async fn last_active_at_is_the_last_use_to_a_minute() {
     );
     let listing = h.sessions(&first.access_token).await;
     assert_eq!(
-        entry(&listing, &second.access_token)["lastActiveAt"],
+        listed_session(&listing, &second.access_token)["lastActiveAt"],
         iso_millis(later)
     );
     assert_uploader_handlers_untouched(&h);

@@ -51,12 +51,8 @@ async fn callers_taking_turns_on_one_connection_are_each_named() {
     // Each token's session id, from the listing (the entry with its token's hash).
     let mut session_of = std::collections::HashMap::new();
     for tokens in [&alice, &alice_again, &bob] {
-        let hash = sha512_hex(&tokens.access_token);
         let sessions = h.sessions(&tokens.access_token).await;
-        let mine = sessions
-            .iter()
-            .find(|s| s["accessTokenHash"] == hash.as_str())
-            .expect("the token's session is listed");
+        let mine = listed_session(&sessions, &tokens.access_token);
         let id = mine["_id"].as_str().expect("an _id").to_string();
         session_of.insert(tokens.access_token.clone(), id);
     }

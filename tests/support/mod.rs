@@ -447,6 +447,16 @@ pub fn sha512_hex(token: &str) -> String {
     hex::encode(sha2::Sha512::digest(token.as_bytes()))
 }
 
+/// The entry of a session listing whose `accessTokenHash` is `access_token`'s (asserting
+/// there is one).
+pub fn listed_session<'l>(listing: &'l [Value], access_token: &str) -> &'l Value {
+    let hash = sha512_hex(access_token);
+    listing
+        .iter()
+        .find(|s| s["accessTokenHash"] == hash.as_str())
+        .unwrap_or_else(|| panic!("the token's session is listed: {listing:?}"))
+}
+
 impl Harness {
     /// Sends `method path` with `headers` and any body (a stream, for bodies too big to hold)
     /// on a new, dedicated HTTP/1.1 connection, and returns the response with its body still
