@@ -2,11 +2,13 @@
 //! keep-alive and HTTP/2 connections do not pile up.
 //!
 //! Activity only records the time (cheap); the timer is moved lazily, when it fires early,
-//! so a busy connection does not touch the timer wheel on every read and write.
+//! so a busy connection does not touch the timer wheel on every read and write. Nor is the
+//! timer polled again while it is registered with the waker a pending read or write brings:
+//! polling it would only register the same waker again.
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -18,6 +20,8 @@ pub struct IdleTimeout<T> {
     idle: Duration,
     last_activity: Instant,
     deadline: Pin<Box<Sleep>>,
+    /// The waker `deadline` was last polled with, if it is registered with it.
+    registered: Option<Waker>,
 }
 
 impl<T> IdleTimeout<T> {
@@ -28,6 +32,7 @@ impl<T> IdleTimeout<T> {
             idle,
             last_activity: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(idle)),
+            registered: None,
         }
     }
 
@@ -36,6 +41,13 @@ impl<T> IdleTimeout<T> {
         if poll.is_ready() {
             self.last_activity = Instant::now();
             return poll;
+        }
+        // Not fired, and it would wake this same task: nothing to do.
+        if let Some(waker) = &self.registered
+            && waker.will_wake(cx.waker())
+            && !self.deadline.is_elapsed()
+        {
+            return Poll::Pending;
         }
         while self.deadline.as_mut().poll(cx).is_ready() {
             let due = self.last_activity + self.idle;
@@ -49,6 +61,8 @@ impl<T> IdleTimeout<T> {
             // it is registered to wake this task.
             self.deadline.as_mut().reset(due);
         }
+        // Pending: registered with this waker.
+        self.registered = Some(cx.waker().clone());
         Poll::Pending
     }
 }
@@ -96,5 +110,106 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncRead, AsyncWriteExt, DuplexStream, ReadBuf};
+
+    use super::IdleTimeout;
+
+    const IDLE: Duration = Duration::from_secs(10);
+
+    /// A waker that counts its wakes.
+    #[derive(Default)]
+    struct Counted(AtomicUsize);
+
+    impl Wake for Counted {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counted() -> (Arc<Counted>, Waker) {
+        let counter = Arc::new(Counted::default());
+        (counter.clone(), Waker::from(counter))
+    }
+
+    fn poll_read(stream: &mut IdleTimeout<DuplexStream>, waker: &Waker) -> Poll<io::Result<()>> {
+        let mut bytes = [0u8; 16];
+        let mut buf = ReadBuf::new(&mut bytes);
+        Pin::new(stream).poll_read(&mut Context::from_waker(waker), &mut buf)
+    }
+
+    /// Lets the timer driver run, in paused time.
+    async fn pass(duration: Duration) {
+        tokio::time::advance(duration).await;
+        tokio::task::yield_now().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_without_a_byte_for_the_idle_time_fails_with_timed_out() {
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let mut stream = IdleTimeout::new(ours, IDLE);
+        let (wakes, waker) = counted();
+        assert!(poll_read(&mut stream, &waker).is_pending());
+        // Polled again with the same waker before the time: still pending, not woken.
+        pass(IDLE / 2).await;
+        assert!(poll_read(&mut stream, &waker).is_pending());
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+        pass(IDLE / 2 + Duration::from_millis(1)).await;
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "the task is woken when idle"
+        );
+        match poll_read(&mut stream, &waker) {
+            Poll::Ready(Err(error)) => assert_eq!(error.kind(), io::ErrorKind::TimedOut),
+            other => panic!("expected TimedOut, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_byte_moved_puts_the_idle_time_off_from_then() {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let mut stream = IdleTimeout::new(ours, IDLE);
+        let (_, waker) = counted();
+        assert!(poll_read(&mut stream, &waker).is_pending());
+        pass(IDLE - Duration::from_secs(1)).await;
+        theirs.write_all(b"x").await.unwrap();
+        assert!(matches!(
+            poll_read(&mut stream, &waker),
+            Poll::Ready(Ok(()))
+        ));
+        assert!(poll_read(&mut stream, &waker).is_pending());
+        // Past the first deadline: the timer fires early, is moved, and the read stays pending.
+        pass(Duration::from_secs(2)).await;
+        assert!(poll_read(&mut stream, &waker).is_pending());
+        pass(IDLE).await;
+        assert!(matches!(
+            poll_read(&mut stream, &waker),
+            Poll::Ready(Err(_))
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_read_with_another_waker_is_the_one_woken() {
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let mut stream = IdleTimeout::new(ours, IDLE);
+        let (first_wakes, first) = counted();
+        let (second_wakes, second) = counted();
+        assert!(poll_read(&mut stream, &first).is_pending());
+        assert!(poll_read(&mut stream, &second).is_pending());
+        pass(IDLE + Duration::from_millis(1)).await;
+        assert_eq!(second_wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first_wakes.0.load(Ordering::SeqCst), 0);
     }
 }
