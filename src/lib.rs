@@ -15,7 +15,8 @@
 //!   login, refresh, logout or password change is forwarded, to create, rotate and end
 //!   sessions; [`proxy`] forwards upstream, streaming bodies ([`body`]);
 //! - [`error`] is the one place where a refusal becomes a status and a JSON body;
-//!   [`access_log`] writes each request's line; [`metrics`] counts what happens
+//!   [`access_log`] writes each request's line; [`deadline`] is the timer of the idle timeout
+//!   and the upstream deadline, cheap to check on every poll; [`metrics`] counts what happens
 //!   (Prometheus), and [`admin`] serves it with the health checks on a separate listener,
 //!   with the operators' session routes behind a token of their own.
 //!
@@ -55,6 +56,7 @@ pub mod api;
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod gateway;
 pub mod lifecycle;

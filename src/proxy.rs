@@ -25,9 +25,10 @@ use hyper::client::conn::http1;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::body::{Body, boxed};
+use crate::deadline::Deadline;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 
@@ -190,8 +191,8 @@ impl Upstream {
         deadline: Instant,
     ) -> Option<Result<Response<Incoming>, BoxError>> {
         let Linked { sender, timer } = link.take();
-        let mut timer = timer.unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
-        let answer = until(deadline, timer.as_mut(), self.send_on(request, sender)).await;
+        let mut timer = timer.unwrap_or_else(|| Deadline::new(deadline));
+        let answer = until(deadline, &mut timer, self.send_on(request, sender)).await;
         let (result, sender) = match answer {
             Some((result, sender)) => (Some(result), sender),
             None => (None, None),
@@ -279,7 +280,7 @@ struct Linked {
     /// The upstream connection, unless the last request broke it.
     sender: Option<http1::SendRequest<Body>>,
     /// Kept armed from one request to the next (see [`until`]).
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: Option<Deadline>,
 }
 
 impl UpstreamLink {
@@ -294,14 +295,15 @@ impl UpstreamLink {
 
 /// `work`'s output, or `None` once `deadline` has passed first.
 ///
-/// `timer` is a sleep kept from one request to the next, its deadline an earlier request's
-/// (so never later than `deadline`): it is moved to `deadline` only when it fires early,
-/// instead of a timer being put into tokio's wheel and taken out again for every request.
+/// `timer` is kept from one request to the next, its sleep set for an earlier request's
+/// deadline (so never later than `deadline`): it is moved to `deadline` only when it fires
+/// early, instead of a timer being put into tokio's wheel and taken out again for every
+/// request, and polled only when it could have fired.
 ///
 /// A future of its own rather than an `async fn`: an `async fn` would hold `work` twice (as
 /// its argument and pinned), and every future above it on the forwarding path would grow by
 /// that much, copied as each is made (benches/README.md, History).
-fn until<W: Future>(deadline: Instant, timer: Pin<&mut Sleep>, work: W) -> Until<'_, W> {
+fn until<W: Future>(deadline: Instant, timer: &mut Deadline, work: W) -> Until<'_, W> {
     Until {
         work,
         timer,
@@ -314,7 +316,7 @@ pin_project_lite::pin_project! {
     struct Until<'t, W> {
         #[pin]
         work: W,
-        timer: Pin<&'t mut Sleep>,
+        timer: &'t mut Deadline,
         deadline: Instant,
     }
 }
@@ -327,13 +329,7 @@ impl<W: Future> Future for Until<'_, W> {
         if let Poll::Ready(output) = this.work.poll(cx) {
             return Poll::Ready(Some(output));
         }
-        while this.timer.as_mut().poll(cx).is_ready() {
-            if Instant::now() >= *this.deadline {
-                return Poll::Ready(None);
-            }
-            this.timer.as_mut().reset(*this.deadline);
-        }
-        Poll::Pending
+        this.timer.poll_passed(cx, *this.deadline).map(|()| None)
     }
 }
 
