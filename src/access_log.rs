@@ -19,9 +19,11 @@ const MAX_LOGGED_PATH_LEN: usize = routes::MAX_PATH_LEN;
 pub struct AccessLog {
     /// When the request's head was handed to the gateway.
     started: Instant,
-    /// The request's method and URI, as received (the request itself moves on).
+    /// The request's method and URI, as received (the request itself moves on); the URI only
+    /// when the access log is on (the log level is set once, at start-up), else it would be
+    /// copied and dropped for nothing.
     method: Method,
-    uri: Uri,
+    uri: Option<Uri>,
     /// The client connection.
     pub client: ClientInfo,
     /// The route class, once classified.
@@ -38,7 +40,7 @@ impl AccessLog {
         AccessLog {
             started: Instant::now(),
             method: request.method().clone(),
-            uri: request.uri().clone(),
+            uri: enabled().then(|| request.uri().clone()),
             client,
             route_class: "invalid",
             caller: None,
@@ -51,11 +53,11 @@ impl AccessLog {
     pub fn finish(self, metrics: &Metrics, status: StatusCode) {
         let elapsed = self.started.elapsed();
         let method = &self.method;
-        let path = self.uri.path();
         metrics.observe_request(self.route_class, method, status, elapsed.as_secs_f64());
-        if !tracing::enabled!(target: "sessiongate::access", tracing::Level::INFO) {
+        let Some(uri) = &self.uri else {
             return;
-        }
+        };
+        let path = uri.path();
         let caller = self.caller.as_ref();
         tracing::info!(
             target: "sessiongate::access",
@@ -70,6 +72,11 @@ impl AccessLog {
             user = caller.map(|c| c.user.as_str()),
         );
     }
+}
+
+/// Whether access-log lines are written.
+fn enabled() -> bool {
+    tracing::enabled!(target: "sessiongate::access", tracing::Level::INFO)
 }
 
 /// The path as the access log shows it: whole, or its first [`MAX_LOGGED_PATH_LEN`] bytes and
