@@ -1,5 +1,6 @@
 //! A deadline that is cheap to check on every poll of a busy connection: the idle timeout of
-//! a client connection, the upstream's response deadline of its requests.
+//! a client connection, the upstream's response deadline of its requests, and hyper's
+//! header-read timeout (lent to hyper from a pool by the server's `HeadTimer`).
 //!
 //! A [`Deadline`] keeps one tokio [`Sleep`] for as long as it lives. The sleep is moved only
 //! when it fires early (the deadline was put off since it was set), rather than on every
@@ -60,7 +61,21 @@ impl Deadline {
         }
         Poll::Pending
     }
+
+    /// The time the sleep is set for: no later than any `due` it was polled with since it
+    /// last fired.
+    pub fn set_for(&self) -> Instant {
+        self.sleep.deadline()
+    }
+
+    /// Lets go of the waker kept for the fast path, for a deadline put aside (a waker keeps
+    /// its task's memory alive). tokio's own timer entry keeps it until the sleep fires.
+    pub fn forget_waker(&mut self) {
+        self.registered = None;
+    }
 }
 
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

@@ -15,8 +15,9 @@
 //!   login, refresh, logout or password change is forwarded, to create, rotate and end
 //!   sessions; [`proxy`] forwards upstream, streaming bodies ([`body`]);
 //! - [`error`] is the one place where a refusal becomes a status and a JSON body;
-//!   [`access_log`] writes each request's line; [`deadline`] is the timer of the idle timeout
-//!   and the upstream deadline, cheap to check on every poll; [`metrics`] counts what happens
+//!   [`access_log`] writes each request's line; [`deadline`] is the timer of the idle timeout,
+//!   the upstream deadline and the header-read timeout, cheap to check on every poll and kept
+//!   from one request to the next; [`metrics`] counts what happens
 //!   (Prometheus), and [`admin`] serves it with the health checks on a separate listener,
 //!   with the operators' session routes behind a token of their own.
 //!

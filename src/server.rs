@@ -2,6 +2,7 @@
 //! listener, the optional HTTP-to-HTTPS redirect listener, connection limits, the
 //! expired-session sweeper, and the graceful drain on shutdown.
 
+mod head_timer;
 mod idle;
 
 use std::future::Future;
@@ -26,6 +27,7 @@ use crate::gateway::ConnectionState;
 use crate::gateway::Gateway;
 use crate::proxy::ClientInfo;
 use crate::tls::CertStore;
+use head_timer::HeadTimer;
 use idle::IdleTimeout;
 
 /// The sockets the gateway serves; the caller binds them (tests use `127.0.0.1:0`).
@@ -156,7 +158,9 @@ fn connection_builder(limits: &LimitsConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
+        // Its sleeps are kept from one request's head to the next, rather than made and put
+        // into tokio's timer wheel for every request.
+        .timer(HeadTimer::new())
         // hyper's timer runs from the moment a connection waits for a request's head, so it
         // also bounds how long a kept-alive HTTP/1.1 connection may sit idle.
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_seconds))

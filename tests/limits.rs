@@ -268,6 +268,42 @@ async fn a_client_that_stalls_inside_the_request_head_is_disconnected() {
 }
 
 #[tokio::test]
+async fn a_kept_alive_connection_gets_the_whole_header_time_for_its_next_head() {
+    // The header timer of a connection's first head, started when it connected, is reused
+    // for its next head: it must then run from the first answer, not from the connection.
+    let h = Harness::start_with(|c| c.limits.header_read_timeout_seconds = 2).await;
+    let mut stream = TcpStream::connect(h.addr()).await.expect("connect");
+    let request = public_get(&h, "/api/upload/abc");
+    let (first_half, second_half) = request.split_at(10);
+    stream
+        .write_all(first_half.as_bytes())
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stream
+        .write_all(second_half.as_bytes())
+        .await
+        .expect("write");
+    let head = read_response(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("an answer within the header time");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let answered = Instant::now();
+    stream.write_all(b"GET /api/acc").await.expect("write");
+    let (_, end) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    let elapsed = answered.elapsed();
+    assert!(
+        matches!(end, ReadEnd::Closed),
+        "still open after {elapsed:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(1600) && elapsed <= Duration::from_secs(4),
+        "closed {elapsed:?} after the first answer, the header timeout is 2 s"
+    );
+    assert_eq!(h.uploader.requests().len(), 1);
+}
+
+#[tokio::test]
 async fn at_the_connection_limit_a_new_client_waits_for_a_free_slot() {
     let h = Harness::start_with(|c| c.limits.max_connections = 2).await;
     // Two clients take both slots: each is answered once, then sits idle.

@@ -1,43 +1,15 @@
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::Deadline;
+use super::testing::{counted, pass};
 
 const SECOND: Duration = Duration::from_secs(1);
 
-/// A waker that counts its wakes.
-#[derive(Default)]
-struct Counted(AtomicUsize);
-
-impl Counted {
-    fn wakes(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Wake for Counted {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counted() -> (Arc<Counted>, Waker) {
-    let counter = Arc::new(Counted::default());
-    (counter.clone(), Waker::from(counter))
-}
-
 fn poll(deadline: &mut Deadline, waker: &Waker, due: Instant) -> Poll<()> {
     deadline.poll_passed(&mut Context::from_waker(waker), due)
-}
-
-/// Lets the timer driver run, in paused time.
-async fn pass(duration: Duration) {
-    tokio::time::advance(duration).await;
-    tokio::task::yield_now().await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -104,42 +104,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
 mod tests {
     use std::io;
     use std::pin::Pin;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::{Context, Poll, Wake, Waker};
+    use std::task::{Context, Poll, Waker};
     use std::time::Duration;
 
     use tokio::io::{AsyncRead, AsyncWriteExt, DuplexStream, ReadBuf};
 
     use super::IdleTimeout;
+    use crate::deadline::testing::{counted, pass};
 
     const IDLE: Duration = Duration::from_secs(10);
-
-    /// A waker that counts its wakes.
-    #[derive(Default)]
-    struct Counted(AtomicUsize);
-
-    impl Wake for Counted {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counted() -> (Arc<Counted>, Waker) {
-        let counter = Arc::new(Counted::default());
-        (counter.clone(), Waker::from(counter))
-    }
 
     fn poll_read(stream: &mut IdleTimeout<DuplexStream>, waker: &Waker) -> Poll<io::Result<()>> {
         let mut bytes = [0u8; 16];
         let mut buf = ReadBuf::new(&mut bytes);
         Pin::new(stream).poll_read(&mut Context::from_waker(waker), &mut buf)
-    }
-
-    /// Lets the timer driver run, in paused time.
-    async fn pass(duration: Duration) {
-        tokio::time::advance(duration).await;
-        tokio::task::yield_now().await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -151,13 +129,9 @@ mod tests {
         // Polled again with the same waker before the time: still pending, not woken.
         pass(IDLE / 2).await;
         assert!(poll_read(&mut stream, &waker).is_pending());
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+        assert_eq!(wakes.wakes(), 0);
         pass(IDLE / 2 + Duration::from_millis(1)).await;
-        assert_eq!(
-            wakes.0.load(Ordering::SeqCst),
-            1,
-            "the task is woken when idle"
-        );
+        assert_eq!(wakes.wakes(), 1, "the task is woken when idle");
         match poll_read(&mut stream, &waker) {
             Poll::Ready(Err(error)) => assert_eq!(error.kind(), io::ErrorKind::TimedOut),
             other => panic!("expected TimedOut, got {other:?}"),
